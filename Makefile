@@ -1,0 +1,43 @@
+# gofish — everything a fresh Debian 12 machine with Python 3.11 needs, installed by `make`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 6379
+DIR    ?= ./data
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install serve test test-all lint redis-server bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3-venv missing: installing it"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
+	  $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# The reference Redis 7.0 for the comparison tests and benchmarks (Debian's packages).
+redis-server:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && \
+	  command -v redis-benchmark >/dev/null || { \
+	  echo "installing redis-server and redis-tools from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server redis-tools; }
+
+serve: install
+	$(BIN)/gofish server --port $(PORT) --bind 127.0.0.1 --dir $(DIR)
+
+# The whole default suite (< 15 minutes on 2 cores).
+test: install redis-server
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+lint: install
+	$(BIN)/ruff check gofish tests bench tools
+	$(BIN)/mypy gofish
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from gofish.node.cli import main
+
+main()
