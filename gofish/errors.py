@@ -88,10 +88,14 @@ MAX_CLIENTS = b"ERR max number of clients reached"
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> bytes:
-    """``ERR unknown command 'x', with args beginning with: 'a' 'b' `` (Redis 7.0 form)."""
-    shown = b" ".join(b"'" + _clip(a) + b"'" for a in args[:20])
-    tail = b" " + shown if shown else b""
-    return b"ERR unknown command '" + _clip(name) + b"', with args beginning with:" + tail
+    """``ERR unknown command 'x', with args beginning with: 'a' 'b' `` (Redis 7.0 form: each
+    argument quoted and followed by a space, the shown arguments cut at 128 bytes in all)."""
+    shown = b""
+    for a in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + a[: 128 - len(shown)] + b"' "
+    return _clean(b"ERR unknown command '" + name[:128] + b"', with args beginning with: " + shown)
 
 
 def wrong_arity(name: str) -> bytes:
@@ -119,6 +123,15 @@ def not_allowed_in_subscribe(name: str) -> bytes:
 
 def invalid_expire(name: str) -> bytes:
     return b"ERR invalid expire time in '" + name.encode() + b"' command"
+
+
+def formatted(line: bytes) -> bytes:
+    """An error built from client input, as Redis's addReplyErrorFormat makes it: trailing CR/LF
+    trimmed, any other CR or LF turned into a space."""
+    return line.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+_clean = formatted
 
 
 def _clip(arg: bytes) -> bytes:

@@ -14,6 +14,7 @@ Plain Python values map to RESP as follows (RESP2 / RESP3):
 - `NullArray`          ``*-1`` / ``_`` (BLPOP timeout, aborted EXEC)
 - `Double`             bulk string in Redis 7.0 ``%.17g`` form / double ``,``
 - `Map`                flat array of pairs / map ``%``
+- `Pairs`              flat array / array of 2-element arrays (WITHSCORES, WITHVALUES)
 - `SetReply`           array / set ``~``
 - `Push`               array / push ``>`` (pub/sub messages)
 - `Verbatim`           bulk string / verbatim ``=`` with a 3-letter format (INFO, CLIENT INFO)
@@ -44,6 +45,13 @@ class Double(float):
 
 class Map(list[tuple[Any, Any]]):
     """A map reply given as a list of (key, value) pairs; order is kept."""
+
+    __slots__ = ()
+
+
+class Pairs(list[tuple[Any, Any]]):
+    """(a, b) pairs: flat ``[a1, b1, a2, b2]`` in RESP2, ``[[a1, b1], [a2, b2]]`` in RESP3
+    (ZRANGE ... WITHSCORES, HRANDFIELD ... WITHVALUES)."""
 
     __slots__ = ()
 
@@ -81,6 +89,6 @@ PONG = Status(b"PONG")
 QUEUED = Status(b"QUEUED")
 
 Reply = Union[
-    bytes, int, None, list[Any], tuple[Any, ...], Status, ErrorReply, Double, Map, SetReply,
+    bytes, int, None, list[Any], tuple[Any, ...], Status, ErrorReply, Double, Map, Pairs, SetReply,
     Push, Verbatim, _NullArray,
 ]

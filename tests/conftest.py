@@ -24,7 +24,7 @@ def gofish() -> Iterator[ServerProc]:
 @pytest.fixture
 def r(gofish: ServerProc) -> Iterator[redis.Redis]:
     """A redis-py client (bytes replies, RESP2) to the live gofish, flushed before each test."""
-    client = redis.Redis(host=gofish.host, port=gofish.port, socket_timeout=10)
+    client = redis.Redis(host=gofish.host, port=gofish.port, socket_timeout=10, protocol=2)
     client.flushall()
     yield client
     client.close()
@@ -39,7 +39,7 @@ def redis_ref() -> Iterator[ServerProc]:
 
 @pytest.fixture
 def r_ref(redis_ref: ServerProc) -> Iterator[redis.Redis]:
-    client = redis.Redis(host=redis_ref.host, port=redis_ref.port, socket_timeout=10)
+    client = redis.Redis(host=redis_ref.host, port=redis_ref.port, socket_timeout=10, protocol=2)
     client.flushall()
     yield client
     client.close()

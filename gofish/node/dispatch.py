@@ -154,6 +154,8 @@ class Dispatcher:
                 return self._finish(s, res, commands, i + 1)
             if res is not NO_REPLY:
                 reply(res)
+            if conn.closing:  # QUIT, CLIENT KILL: nothing after it runs
+                break
         return None
 
     async def _finish(
@@ -167,6 +169,8 @@ class Dispatcher:
                 res = await res
             if res is not NO_REPLY:
                 conn.reply(res)
+            if conn.closing:
+                break
 
     # --- dispatch ------------------------------------------------------------------------
     def dispatch(self, s: Session, argv: list[bytes]) -> Any:

@@ -21,10 +21,21 @@ class ScanArgs:
 
 
 def parse_cursor(arg: bytes) -> int:
-    """Redis's cursor rule: an unsigned 64-bit decimal, else ``ERR invalid cursor``."""
-    if not arg.isdigit() or len(arg) > 20 or int(arg) > _UINT64_MAX:
+    """Redis's cursor rule (C's ``strtoul``): optional sign then decimal digits; an empty string
+    is 0; ``-N`` wraps to 2**64 - N; anything else, or more than 64 bits, is
+    ``ERR invalid cursor``."""
+    if not arg:
+        return 0
+    sign = arg[:1]
+    digits = arg[1:] if sign in (b"+", b"-") else arg
+    if not digits.isdigit() or not digits.isascii():
         raise CommandError(errors.INVALID_CURSOR)
-    return int(arg)
+    v = int(digits)
+    if v > _UINT64_MAX:
+        raise CommandError(errors.INVALID_CURSOR)
+    if sign == b"-" and v:
+        v = (1 << 64) - v
+    return v
 
 
 def parse_scan_args(argv: list[bytes], cursor_pos: int, allow_type: bool = False) -> ScanArgs:

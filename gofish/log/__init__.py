@@ -1,0 +1,1 @@
+"""Raft log storage: the in-memory and the RocksDB implementations of the storage protocol."""

@@ -1,0 +1,1 @@
+"""Raft core tests: scripted scenarios and the randomized deterministic simulator."""
