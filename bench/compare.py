@@ -39,8 +39,14 @@ TESTS = ["SET", "GET", "INCR", "LPUSH", "LPOP", "SADD", "HSET", "ZADD", "MSET"]
 PAIRS: dict[str, tuple[list[str], list[str]]] = {
     # in-memory: gofish without fsync vs Redis without persistence
     "memory": (["--appendfsync", "no"], ["--appendonly", "no", "--save", ""]),
-    "everysec": (["--appendfsync", "everysec"], ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]),
-    "always": (["--appendfsync", "always"], ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]),
+    "everysec": (
+        ["--appendfsync", "everysec"],
+        ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+    ),
+    "always": (
+        ["--appendfsync", "always"],
+        ["--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+    ),
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -55,7 +61,9 @@ def ensure_redis() -> None:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "redis-server", "redis-tools"], check=True)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "redis-server", "redis-tools"], check=True
+    )
 
 
 @dataclass
@@ -68,8 +76,11 @@ class Server:
 def redis_proc(flags: list[str]) -> Iterator[Server]:
     d = tempfile.mkdtemp(prefix="bench-redis-")
     port = free_port()
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, *flags],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert p.stdout is not None
     for line in p.stdout:
         if b"Ready to accept connections" in line:
@@ -90,14 +101,35 @@ def gofish_proc(flags: list[str]) -> Iterator[Server]:
         yield Server(srv.proc.pid, srv.port)
 
 
-def run_benchmark(srv: Server, test: str, pipeline: int, requests: int, clients: int) -> tuple[float, float]:
+def run_benchmark(
+    srv: Server, test: str, pipeline: int, requests: int, clients: int
+) -> tuple[float, float]:
     """(requests per second, server CPU µs per request) of one redis-benchmark run."""
     subprocess.run(["redis-cli", "-p", str(srv.port), "FLUSHALL"], check=True, capture_output=True)
     before = cpu_seconds(srv.pid)
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P",
-         str(pipeline), "-r", "100000", "-t", test.lower(), "--csv", "-q"],
-        check=True, capture_output=True, text=True, timeout=600).stdout
+        [
+            "redis-benchmark",
+            "-p",
+            str(srv.port),
+            "-c",
+            str(clients),
+            "-n",
+            str(requests),
+            "-P",
+            str(pipeline),
+            "-r",
+            "100000",
+            "-t",
+            test.lower(),
+            "--csv",
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
     cpu = cpu_seconds(srv.pid) - before
     rows = list(csv.reader(io.StringIO(out)))
     rps = None
@@ -136,20 +168,30 @@ def main() -> None:
                     for _ in range(args.runs):  # alternate the two servers run by run
                         for name, srv in (("gofish", g), ("redis", r)):
                             samples.setdefault((name, test, p), []).append(
-                                run_benchmark(srv, test, p, args.requests, args.clients))
+                                run_benchmark(srv, test, p, args.requests, args.clients)
+                            )
                     g_rps = statistics.median(s[0] for s in samples[("gofish", test, p)])
                     r_rps = statistics.median(s[0] for s in samples[("redis", test, p)])
                     g_cpu = statistics.median(s[1] for s in samples[("gofish", test, p)])
                     r_cpu = statistics.median(s[1] for s in samples[("redis", test, p)])
                     results.append((pair, test, p, g_rps, r_rps, g_cpu, r_cpu))
-                    print(f"{pair:9} {test:6} -P {p:<3} gofish {g_rps:>10,.0f}/s {g_cpu:6.1f}µs  "
-                          f"redis {r_rps:>10,.0f}/s {r_cpu:6.1f}µs  ratio {g_rps / r_rps:5.2f}x "
-                          f"cpu {g_cpu / r_cpu:5.2f}x", flush=True)
+                    print(
+                        f"{pair:9} {test:6} -P {p:<3} gofish {g_rps:>10,.0f}/s {g_cpu:6.1f}µs  "
+                        f"redis {r_rps:>10,.0f}/s {r_cpu:6.1f}µs  ratio {g_rps / r_rps:5.2f}x "
+                        f"cpu {g_cpu / r_cpu:5.2f}x",
+                        flush=True,
+                    )
     write_report(Path(args.out), args, results)
 
 
-def write_report(path: Path, args: argparse.Namespace, results: list[tuple[str, str, int, float, float, float, float]]) -> None:
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+def write_report(
+    path: Path,
+    args: argparse.Namespace,
+    results: list[tuple[str, str, int, float, float, float, float]],
+) -> None:
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True
+    ).stdout.strip()
     cpu = ""
     try:
         m = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
@@ -171,8 +213,10 @@ def write_report(path: Path, args: argparse.Namespace, results: list[tuple[str, 
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for pair, test, p, g_rps, r_rps, g_cpu, r_cpu in results:
-        lines.append(f"| {pair} | {test} | {p} | {g_rps:,.0f} | {r_rps:,.0f} | {g_rps / r_rps:.2f}x | "
-                     f"{g_cpu:.1f} | {r_cpu:.1f} | {g_cpu / r_cpu:.2f}x |")
+        lines.append(
+            f"| {pair} | {test} | {p} | {g_rps:,.0f} | {r_rps:,.0f} | {g_rps / r_rps:.2f}x | "
+            f"{g_cpu:.1f} | {r_cpu:.1f} | {g_cpu / r_cpu:.2f}x |"
+        )
     lines.append("")
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")

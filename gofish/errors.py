@@ -87,6 +87,35 @@ LOADING = b"LOADING Redis is loading the dataset in memory"
 MAX_CLIENTS = b"ERR max number of clients reached"
 
 
+# --- data types ---------------------------------------------------------------------------
+COUNT_RANGE = (
+    b"ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+VALUE_OUT_OF_RANGE = b"ERR value is out of range"
+SAME_OBJECT = b"ERR source and destination objects are the same"
+INT32_OUT_OF_RANGE = b"ERR value is out of range, value must between -2147483648 and 2147483647"
+LFU_NOT_SELECTED = b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+VALUE_NAN_OR_INF = b"ERR value is NaN or Infinity"
+LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_MUCH_MEMORY = (
+    b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+)
+LIMIT_RANK_ERR = (
+    b"ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+)
+WITHSCORES_BYLEX_ERR = b"ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+LIMIT_NEGATIVE = b"ERR LIMIT can't be negative"
+NUMKEYS_TOO_MANY = b"ERR Number of keys can't be greater than number of args"
+LPOS_RANK_ZERO = (
+    b"ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
+    b"negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = b"ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = b"ERR MAXLEN can't be negative"
+DECREMENT_OVERFLOW = b"ERR decrement would overflow"
+
+
 def unknown_command(name: bytes, args: list[bytes]) -> bytes:
     """``ERR unknown command 'x', with args beginning with: 'a' 'b' `` (Redis 7.0 form: each
     argument quoted and followed by a space, the shown arguments cut at 128 bytes in all)."""
@@ -94,8 +123,10 @@ def unknown_command(name: bytes, args: list[bytes]) -> bytes:
     for a in args:
         if len(shown) >= 128:
             break
-        shown += b"'" + a[: 128 - len(shown)] + b"' "
-    return _clean(b"ERR unknown command '" + name[:128] + b"', with args beginning with: " + shown)
+        shown += b"'" + _cstr(a)[: 128 - len(shown)] + b"' "
+    return _clean(
+        b"ERR unknown command '" + _cstr(name)[:128] + b"', with args beginning with: " + shown
+    )
 
 
 def wrong_arity(name: str) -> bytes:
@@ -105,7 +136,7 @@ def wrong_arity(name: str) -> bytes:
 def unknown_subcommand(sub: bytes, command: str) -> bytes:
     return (
         b"ERR unknown subcommand '"
-        + _clip(sub)
+        + _clip(_cstr(sub))
         + b"'. Try "
         + command.upper().encode()
         + b" HELP."
@@ -132,6 +163,11 @@ def formatted(line: bytes) -> bytes:
 
 
 _clean = formatted
+
+
+def _cstr(arg: bytes) -> bytes:
+    """What C's ``%s`` prints of ``arg``: everything before the first NUL."""
+    return arg.split(b"\0", 1)[0]
 
 
 def _clip(arg: bytes) -> bytes:

@@ -22,7 +22,7 @@ Plain Python values map to RESP as follows (RESP2 / RESP3):
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 
 class Status(bytes):
@@ -88,7 +88,7 @@ OK = Status(b"OK")
 PONG = Status(b"PONG")
 QUEUED = Status(b"QUEUED")
 
-Reply = Union[
-    bytes, int, None, list[Any], tuple[Any, ...], Status, ErrorReply, Double, Map, Pairs, SetReply,
-    Push, Verbatim, _NullArray,
-]
+Reply = (
+    bytes | int | None | list[Any] | tuple[Any, ...] | Status | ErrorReply | Double | Map | Pairs
+    | SetReply | Push | Verbatim | _NullArray
+)

@@ -33,14 +33,17 @@ class ServerProc:
     log: list[bytes]
 
 
-def _wait_line(proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes], timeout: float,
-               log: list[bytes]) -> re.Match[bytes]:
+def _wait_line(
+    proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes], timeout: float, log: list[bytes]
+) -> re.Match[bytes]:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError("server exited before ready:\n" + b"".join(log).decode(errors="replace"))
+            raise RuntimeError(
+                "server exited before ready:\n" + b"".join(log).decode(errors="replace")
+            )
         log.append(line)
         m = pattern.search(line)
         if m:
@@ -62,13 +65,32 @@ def _drain(proc: subprocess.Popen[bytes], log: list[bytes]) -> None:
 
 
 @contextmanager
-def gofish_server(*args: str, port: int = 0, env: dict[str, str] | None = None,
-                  data_dir: str | None = None) -> Iterator[ServerProc]:
+def gofish_server(
+    *args: str, port: int = 0, env: dict[str, str] | None = None, data_dir: str | None = None
+) -> Iterator[ServerProc]:
     tmp = data_dir or tempfile.mkdtemp(prefix="gofish-test-")
-    cmd = [sys.executable, "-m", "gofish", "server", "--port", str(port), "--bind", "127.0.0.1",
-           "--dir", tmp, "--loglevel", "notice", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+    cmd = [
+        sys.executable,
+        "-m",
+        "gofish",
+        "server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        tmp,
+        "--loglevel",
+        "notice",
+        *args,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     log: list[bytes] = []
     try:
         m = _wait_line(proc, _READY, 30, log)
@@ -96,9 +118,25 @@ def redis_server(*args: str) -> Iterator[ServerProc]:
     for _ in range(5):
         port = free_port()
         proc = subprocess.Popen(
-            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", tmp, "--daemonize", "no", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+                "--daemonize",
+                "no",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         log: list[bytes] = []
         try:
             _wait_line(proc, re.compile(rb"Ready to accept connections"), 30, log)

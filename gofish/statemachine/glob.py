@@ -36,7 +36,11 @@ def _compile(pattern: bytes, nocase: bool) -> re.Pattern[bytes]:
                 if ch == b"\\" and i + 1 < n:
                     i += 1
                     items += re.escape(pattern[i : i + 1])
-                elif i + 2 < n and pattern[i + 1 : i + 2] == b"-" and pattern[i + 2 : i + 3] != b"]":
+                elif (
+                    i + 2 < n
+                    and pattern[i + 1 : i + 2] == b"-"
+                    and pattern[i + 2 : i + 3] != b"]"
+                ):
                     lo, hi = pattern[i], pattern[i + 2]
                     if lo > hi:
                         lo, hi = hi, lo

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
-
 from procs import ServerProc
 
 from .commands import ANY, BY_TYPE, TIMING, UNORDERED, UNORDERED_PAIRS
@@ -55,8 +54,8 @@ def compare(argv: list[bytes], got: bytes, want: bytes, proto: int) -> None:
         assert _norm(g) == _norm(w), where
         return
     if name in UNORDERED_PAIRS and isinstance(g, (list, dict)) and isinstance(w, (list, dict)):
-        gp = sorted(g.items()) if isinstance(g, dict) else sorted(zip(g[::2], g[1::2]))
-        wp = sorted(w.items()) if isinstance(w, dict) else sorted(zip(w[::2], w[1::2]))
+        gp = sorted(g.items()) if isinstance(g, dict) else sorted(zip(g[::2], g[1::2], strict=True))
+        wp = sorted(w.items()) if isinstance(w, dict) else sorted(zip(w[::2], w[1::2], strict=True))
         assert gp == wp, where
         return
     raise AssertionError("different reply to " + where)
@@ -97,17 +96,28 @@ def ports(gofish: ServerProc, redis_ref: ServerProc) -> Iterator[tuple[int, int]
 @pytest.mark.parametrize("proto", [2, 3])
 @pytest.mark.parametrize("kind", sorted(BY_TYPE))
 def test_differential(ports: tuple[int, int], kind: str, proto: int) -> None:
-    machine = type(f"Diff_{kind}_{proto}", (_Diff,), {
-        "ports": ports, "proto": proto, "commands": BY_TYPE[kind]})
+    machine = type(
+        f"Diff_{kind}_{proto}",
+        (_Diff,),
+        {"ports": ports, "proto": proto, "commands": BY_TYPE[kind]},
+    )
     case = machine.TestCase
-    case.settings = settings(max_examples=EXAMPLES, stateful_step_count=30, deadline=None,
-                             suppress_health_check=list(HealthCheck))
+    case.settings = settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=30,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     case().runTest()
 
 
 def test_differential_mixed(ports: tuple[int, int]) -> None:
     machine = type("Diff_mixed", (_Diff,), {"ports": ports, "proto": 2, "commands": ANY})
     case = machine.TestCase
-    case.settings = settings(max_examples=EXAMPLES * 2, stateful_step_count=40, deadline=None,
-                             suppress_health_check=list(HealthCheck))
+    case.settings = settings(
+        max_examples=EXAMPLES * 2,
+        stateful_step_count=40,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     case().runTest()

@@ -24,7 +24,10 @@ def test_subscribe_publish_unsubscribe(r: redis.Redis) -> None:
     assert r.publish("news", "hello") == 2
     assert _msg(ps) == {"type": "message", "pattern": None, "channel": b"news", "data": b"hello"}
     assert _msg(ps) == {"type": "pmessage", "pattern": b"n*", "channel": b"news", "data": b"hello"}
-    assert r.pubsub_channels() == [b"news", b"sport"] or sorted(r.pubsub_channels()) == [b"news", b"sport"]
+    assert r.pubsub_channels() == [b"news", b"sport"] or sorted(r.pubsub_channels()) == [
+        b"news",
+        b"sport",
+    ]
     assert r.pubsub_numsub("news", "none") == [(b"news", 1), (b"none", 0)]
     assert r.pubsub_numpat() == 1
     ps.unsubscribe()

@@ -7,6 +7,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from gofish.raft import StateRole
+
 from .sim import Cluster, SimNode, SimOptions
 
 node_index = st.integers(min_value=0, max_value=5)
@@ -118,6 +120,15 @@ class RaftSimulation(RuleBasedStateMachine):
         lead = self.cluster.leader()
         if lead is not None:
             self.cluster.propose(lead, count)
+
+    @rule(k=position)
+    def read_at_a_leader(self, k: int) -> None:
+        """A read at a node that believes it leads; with two leaders (a deposed one that has
+        not noticed yet) either may be picked: the classic stale-read hazard."""
+        leaders = [n for n in self.cluster.live() if n.raw is not None
+                   and n.raw.role == StateRole.LEADER]
+        if leaders:
+            self.cluster.read(leaders[k % len(leaders)])
 
     @rule()
     def isolate_leader(self) -> None:

@@ -32,13 +32,6 @@ from gofish.statemachine.types import generic_expire
 GROUP = "generic"
 
 # Not in gofish.errors yet (Redis 7.0 texts).
-SAME_OBJECT = b"ERR source and destination objects are the same"
-INT32_OUT_OF_RANGE = b"ERR value is out of range, value must between -2147483648 and 2147483647"
-LFU_NOT_SELECTED = (
-    b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
-    b"that when switching between policies at runtime LRU and LFU data will take some time to "
-    b"adjust."
-)
 
 _SHARED_REFCOUNT = 2147483647  # Redis OBJ_SHARED_REFCOUNT (INT_MAX)
 _SHARED_INTEGERS = 10000  # Redis OBJ_SHARED_INTEGERS
@@ -142,7 +135,7 @@ def _parse_copy(argv: list[bytes]) -> bool:
             if db is None:
                 raise CommandError(errors.NOT_INTEGER)
             if db < -(1 << 31) or db >= 1 << 31:
-                raise CommandError(INT32_OUT_OF_RANGE)
+                raise CommandError(errors.INT32_OUT_OF_RANGE)
             if db != 0:
                 raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
             j += 1
@@ -150,7 +143,7 @@ def _parse_copy(argv: list[bytes]) -> bool:
             raise CommandError(errors.SYNTAX)
         j += 1
     if argv[1] == argv[2]:
-        raise CommandError(SAME_OBJECT)
+        raise CommandError(errors.SAME_OBJECT)
     return replace_
 
 
@@ -289,7 +282,7 @@ def _object_encoding(ks: Keyspace, v: object) -> Reply:
 
 def _object_freq(ks: Keyspace, v: object) -> Reply:
     """gofish has no LFU maxmemory policy, so Redis's answer is always this error."""
-    raise CommandError(LFU_NOT_SELECTED)
+    raise CommandError(errors.LFU_NOT_SELECTED)
 
 
 def _object_idletime(ks: Keyspace, v: object) -> Reply:

@@ -30,7 +30,6 @@ from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import CommandSpec, CommandTable, TypeSpec, command
 from gofish.statemachine.scan import parse_cursor, parse_scan_args
 from gofish.statemachine.types.sampling import (
-    VALUE_OUT_OF_RANGE,
     parse_rand_count,
     sample_repeat,
     sample_unique,
@@ -42,7 +41,6 @@ LISTPACK_ENTRIES = 128
 LISTPACK_VALUE = 64
 
 # Redis 7.0 error line not (yet) in gofish.errors: HINCRBYFLOAT with an infinite increment.
-VALUE_NAN_OR_INF = b"ERR value is NaN or Infinity"
 
 _HSET_ARITY = errors.wrong_arity("hset")
 _HMSET_ARITY = errors.wrong_arity("hmset")
@@ -106,7 +104,7 @@ def _parse_float_incr(arg: bytes) -> LongDouble:
     if v is None:
         raise CommandError(errors.NOT_FLOAT)
     if v.inf:
-        raise CommandError(VALUE_NAN_OR_INF)
+        raise CommandError(errors.VALUE_NAN_OR_INF)
     return v
 
 
@@ -122,7 +120,7 @@ def _parse_hrandfield(argv: list[bytes]) -> tuple[int, bool]:
         raise CommandError(errors.SYNTAX)
     withvalues = argc == 4
     if withvalues and count < _WITHVALUES_MIN:
-        raise CommandError(VALUE_OUT_OF_RANGE)
+        raise CommandError(errors.VALUE_OUT_OF_RANGE)
     return count, withvalues
 
 

@@ -25,9 +25,6 @@ from gofish.statemachine.registry import CommandSpec, CommandTable, command
 from gofish.statemachine.types import lists_blocking
 from gofish.statemachine.types.lists_model import (
     LIST_TYPE,
-    LPOS_COUNT_NEGATIVE,
-    LPOS_MAXLEN_NEGATIVE,
-    LPOS_RANK_ZERO,
     ListValue,
     after_pop,
     get_list,
@@ -222,11 +219,11 @@ def _lpos_options(argv: list[bytes]) -> tuple[int, int, int]:
         if opt == b"rank" and more:
             rank = parse_long(argv[j + 1])
             if rank == 0:
-                raise CommandError(LPOS_RANK_ZERO)
+                raise CommandError(errors.LPOS_RANK_ZERO)
         elif opt == b"count" and more:
-            count = parse_ranged(argv[j + 1], 0, LPOS_COUNT_NEGATIVE)
+            count = parse_ranged(argv[j + 1], 0, errors.LPOS_COUNT_NEGATIVE)
         elif opt == b"maxlen" and more:
-            maxlen = parse_ranged(argv[j + 1], 0, LPOS_MAXLEN_NEGATIVE)
+            maxlen = parse_ranged(argv[j + 1], 0, errors.LPOS_MAXLEN_NEGATIVE)
         else:
             raise CommandError(errors.SYNTAX)
         j += 2

@@ -26,12 +26,6 @@ from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import TypeSpec
 
 # Redis 7.0 error lines that gofish.errors does not hold (yet).
-LPOS_RANK_ZERO = (
-    b"ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
-    b"or use negative to start from the end of the list"
-)
-LPOS_COUNT_NEGATIVE = b"ERR COUNT can't be negative"
-LPOS_MAXLEN_NEGATIVE = b"ERR MAXLEN can't be negative"
 
 LONG_MAX = (1 << 63) - 1
 

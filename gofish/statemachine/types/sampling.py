@@ -17,11 +17,6 @@ from gofish.statemachine.keyspace import Keyspace
 T = TypeVar("T")
 
 # Redis 7.0 error lines not (yet) in gofish.errors.
-COUNT_RANGE = (
-    b"ERR value is out of range, value must between -9223372036854775807 and "
-    b"9223372036854775807"
-)
-VALUE_OUT_OF_RANGE = b"ERR value is out of range"
 
 
 def parse_rand_count(arg: bytes) -> int:
@@ -34,7 +29,7 @@ def parse_rand_count(arg: bytes) -> int:
     if v is None:
         raise CommandError(errors.NOT_INTEGER)
     if v < -INT64_MAX:
-        raise CommandError(COUNT_RANGE)
+        raise CommandError(errors.COUNT_RANGE)
     return v
 
 

@@ -32,8 +32,6 @@ from gofish.statemachine.types.sampling import parse_rand_count, sample_repeat, 
 from gofish.statemachine.types.set_model import SET_TYPE, SetValue, reply_order
 
 # Redis 7.0 error lines not (yet) in gofish.errors (SINTERCARD).
-NUMKEYS_TOO_MANY = b"ERR Number of keys can't be greater than number of args"
-LIMIT_NEGATIVE = b"ERR LIMIT can't be negative"
 
 _WRONGTYPE = errors.WRONGTYPE
 
@@ -147,14 +145,14 @@ def _parse_sintercard(argv: list[bytes]) -> tuple[list[bytes], int]:
         raise CommandError(errors.NUMKEYS_POSITIVE)
     argc = len(argv)
     if numkeys > argc - 2:
-        raise CommandError(NUMKEYS_TOO_MANY)
+        raise CommandError(errors.NUMKEYS_TOO_MANY)
     limit = 0
     j = 2 + numkeys
     while j < argc:
         if j + 1 < argc and argv[j].lower() == b"limit":
             v = to_int(argv[j + 1])
             if v is None or v < 0:
-                raise CommandError(LIMIT_NEGATIVE)
+                raise CommandError(errors.LIMIT_NEGATIVE)
             limit = v
             j += 2
         else:

@@ -28,7 +28,6 @@ from gofish.statemachine.types.strings_float import (
 GROUP = "string"
 
 # Not in gofish.errors yet (Redis 7.0 DECRBY with -9223372036854775808).
-DECREMENT_OVERFLOW = b"ERR decrement would overflow"
 
 _ZERO = LongDouble(0, 0, 0)
 
@@ -63,7 +62,7 @@ def _check_incrby(argv: list[bytes]) -> None:
 
 def _check_decrby(argv: list[bytes]) -> None:
     if parse_int(argv[2]) == INT64_MIN:
-        raise CommandError(DECREMENT_OVERFLOW)
+        raise CommandError(errors.DECREMENT_OVERFLOW)
 
 
 @command("incr", 2, "write denyoom fast", (1, 1, 1), group=GROUP, since="1.0.0",

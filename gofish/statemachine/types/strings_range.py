@@ -19,11 +19,6 @@ GROUP = "string"
 MAX_STRING = 512 * 1024 * 1024  # proto-max-bulk-len
 
 # Not in gofish.errors yet (Redis 7.0 LCS).
-LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
-LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
-LCS_TOO_MUCH_MEMORY = (
-    b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
-)
 
 
 @command("append", 3, "write denyoom fast", (1, 1, 1), group=GROUP, since="2.0.0",
@@ -170,7 +165,7 @@ def cmd_lcs(ks: Keyspace, argv: list[bytes]) -> Reply:
     va = ks.get(argv[1])
     vb = ks.get(argv[2])
     if (va is not None and type(va) is not bytes) or (vb is not None and type(vb) is not bytes):
-        raise CommandError(LCS_NOT_STRINGS)
+        raise CommandError(errors.LCS_NOT_STRINGS)
     a: bytes = va if va is not None else b""
     b: bytes = vb if vb is not None else b""
     getlen = getidx = withmatchlen = False
@@ -192,10 +187,10 @@ def cmd_lcs(ks: Keyspace, argv: list[bytes]) -> Reply:
             raise CommandError(errors.SYNTAX)
         j += 1
     if getlen and getidx:
-        raise CommandError(LCS_LEN_AND_IDX)
+        raise CommandError(errors.LCS_LEN_AND_IDX)
     alen, blen = len(a), len(b)
     if (alen + 1) * (blen + 1) * 4 > MAX_STRING:
-        raise CommandError(LCS_TOO_MUCH_MEMORY)
+        raise CommandError(errors.LCS_TOO_MUCH_MEMORY)
     table = _LcsTable(a, b)
     total = table(alen, blen)
     if getlen:

@@ -44,16 +44,6 @@ MAX_LISTPACK_ENTRIES = 128
 MAX_LISTPACK_VALUE = 64
 
 # Error lines errors.py does not have yet (to be moved there).
-LIMIT_RANK_ERR = (
-    b"ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
-)
-WITHSCORES_BYLEX_ERR = b"ERR syntax error, WITHSCORES not supported in combination with BYLEX"
-LIMIT_NEGATIVE = b"ERR LIMIT can't be negative"
-VALUE_OUT_OF_RANGE = b"ERR value is out of range"
-COUNT_OUT_OF_RANGE = (
-    b"ERR value is out of range, value must between -9223372036854775807 and "
-    b"9223372036854775807"
-)
 
 
 def at_least_one_key(command: bytes) -> bytes:

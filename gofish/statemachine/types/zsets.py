@@ -19,8 +19,6 @@ from gofish.statemachine.registry import CommandSpec, CommandTable, command
 from gofish.statemachine.scan import parse_cursor, parse_scan_args
 from gofish.statemachine.types import zsets_algebra, zsets_pop, zsets_range
 from gofish.statemachine.types.zset_model import (
-    COUNT_OUT_OF_RANGE,
-    VALUE_OUT_OF_RANGE,
     ZSET_TYPE,
     ZSet,
     parse_lex_range,
@@ -369,12 +367,12 @@ def zrandmember(ks: Keyspace, argv: list[bytes]) -> Reply:
     if count is None:
         raise CommandError(errors.NOT_INTEGER)
     if count < -_INT64_MAX:
-        raise CommandError(COUNT_OUT_OF_RANGE)
+        raise CommandError(errors.COUNT_RANGE)
     if argc > 4 or (argc == 4 and argv[3].lower() != b"withscores"):
         raise CommandError(errors.SYNTAX)
     withscores = argc == 4
     if withscores and (count < -(_INT64_MAX // 2) or count > _INT64_MAX // 2):
-        raise CommandError(VALUE_OUT_OF_RANGE)
+        raise CommandError(errors.VALUE_OUT_OF_RANGE)
     z: ZSet | None = ks.get_typed(argv[1], ZSet)
     if z is None or count == 0:
         return Pairs() if withscores else []

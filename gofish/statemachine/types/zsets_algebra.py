@@ -30,7 +30,6 @@ from gofish.statemachine.args import to_int
 from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import CommandSpec, command
 from gofish.statemachine.types.zset_model import (
-    LIMIT_NEGATIVE,
     ZSet,
     at_least_one_key,
     parse_score,
@@ -92,7 +91,7 @@ def _options(argv: list[bytes], at: int, numkeys: int, op: int, store: bool,
         elif card and left >= 2 and word == b"limit":
             limit = to_int(argv[j + 1])
             if limit is None or limit < 0:
-                raise CommandError(LIMIT_NEGATIVE)
+                raise CommandError(errors.LIMIT_NEGATIVE)
             opts.limit = limit
             j += 2
         else:

@@ -19,9 +19,7 @@ from gofish.statemachine.args import to_int
 from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import CommandSpec, command
 from gofish.statemachine.types.zset_model import (
-    LIMIT_RANK_ERR,
     MAX_LISTPACK_ENTRIES,
-    WITHSCORES_BYLEX_ERR,
     LexBound,
     ScoreRange,
     ZSet,
@@ -82,9 +80,9 @@ def parse_range(
     if kind == _AUTO:
         kind = _RANK
     if limit != -1 and kind == _RANK:
-        raise CommandError(LIMIT_RANK_ERR)
+        raise CommandError(errors.LIMIT_RANK_ERR)
     if withscores and kind == _LEX:
-        raise CommandError(WITHSCORES_BYLEX_ERR)
+        raise CommandError(errors.WITHSCORES_BYLEX_ERR)
     lo, hi = argv[first + 1], argv[first + 2]
     if reverse and kind != _RANK:
         lo, hi = hi, lo
