@@ -94,7 +94,11 @@ COUNT_RANGE = (
 VALUE_OUT_OF_RANGE = b"ERR value is out of range"
 SAME_OBJECT = b"ERR source and destination objects are the same"
 INT32_OUT_OF_RANGE = b"ERR value is out of range, value must between -2147483648 and 2147483647"
-LFU_NOT_SELECTED = b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+LFU_NOT_SELECTED = (
+    b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+    b"that when switching between policies at runtime LRU and LFU data will take some time to "
+    b"adjust."
+)
 VALUE_NAN_OR_INF = b"ERR value is NaN or Infinity"
 LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
 LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
