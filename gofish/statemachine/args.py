@@ -63,13 +63,26 @@ def parse_float(arg: bytes, error: bytes = errors.NOT_FLOAT) -> float:
 
 
 def parse_timeout(arg: bytes) -> float:
-    """A blocking command's timeout in seconds (0 = forever)."""
-    v = to_float(arg)
-    if v is None or math.isinf(v):
+    """A blocking command's timeout in seconds (0 = forever), as Redis 7.0 reads it:
+    ``strtold``, then ``(long long) ceill(v * 1000)`` milliseconds, where an infinite or
+    overflowing value becomes LLONG_MIN (x86) and so "timeout is negative"; a tiny negative
+    rounds up to 0 (forever); ``1e-5`` is 1 ms."""
+    from fractions import Fraction
+
+    from gofish.statemachine.longdouble import parse_long_double
+
+    v = parse_long_double(arg)
+    if v is None:
         raise CommandError(errors.TIMEOUT_NOT_FLOAT)
-    if v < 0:
+    if v.inf:
         raise CommandError(errors.TIMEOUT_NEGATIVE)
-    return v
+    exact = Fraction(v.m) * (Fraction(2) ** v.e)
+    if v.sign:
+        exact = -exact
+    ms = math.ceil(exact * 1000)
+    if ms < 0 or ms > INT64_MAX:  # negative, or LLONG_MIN after an overflowing cast
+        raise CommandError(errors.TIMEOUT_NEGATIVE)
+    return ms / 1000
 
 
 def format_float(v: float) -> bytes:

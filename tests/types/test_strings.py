@@ -24,7 +24,7 @@ from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, TypeSpec, load_datatypes
 from gofish.statemachine.types import strings_range
-from gofish.statemachine.types.strings_float import (
+from gofish.statemachine.longdouble import (
     LongDouble,
     add,
     format_human,

@@ -34,8 +34,8 @@ from gofish.statemachine.types.sampling import (
     sample_repeat,
     sample_unique,
 )
-from gofish.statemachine.types.strings_float import LongDouble, format_human, parse_long_double
-from gofish.statemachine.types.strings_float import add as ld_add
+from gofish.statemachine.longdouble import LongDouble, format_human, parse_long_double
+from gofish.statemachine.longdouble import add as ld_add
 
 LISTPACK_ENTRIES = 128
 LISTPACK_VALUE = 64

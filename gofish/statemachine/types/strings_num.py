@@ -18,7 +18,7 @@ from gofish.reply import Reply
 from gofish.statemachine.args import INT64_MAX, INT64_MIN, parse_int
 from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import CommandSpec, command
-from gofish.statemachine.types.strings_float import (
+from gofish.statemachine.longdouble import (
     LongDouble,
     add,
     format_human,
