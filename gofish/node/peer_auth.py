@@ -65,7 +65,9 @@ def _transcript(role: bytes, dialer: int, acceptor: int, nonce_d: bytes, nonce_a
     return LABEL + role + _IDS.pack(dialer, acceptor) + nonce_d + nonce_a
 
 
-def dialer_proof(secret: bytes, dialer: int, acceptor: int, nonce_d: bytes, nonce_a: bytes) -> bytes:
+def dialer_proof(
+    secret: bytes, dialer: int, acceptor: int, nonce_d: bytes, nonce_a: bytes
+) -> bytes:
     """The dialer's proof of the secret for this handshake (32 bytes)."""
     msg = _transcript(b"D", dialer, acceptor, nonce_d, nonce_a)
     return hmac.new(secret, msg, hashlib.sha256).digest()
