@@ -83,6 +83,18 @@ class _Diff(RuleBasedStateMachine):
         argv = data.draw(self.commands, label="command")
         compare(argv, self.g.call(argv), self.r.call(argv), self.proto)
 
+    @rule(data=st.data())
+    def transaction(self, data: st.DataObject) -> None:
+        """MULTI, a few queued commands, EXEC: queue replies and EXEC's array byte for byte."""
+        plain = self.commands.filter(
+            lambda a: a[0].upper() not in UNORDERED | UNORDERED_PAIRS | TIMING.keys()
+            and a[0].upper() != b"OBJECT"
+        )
+        argvs = data.draw(st.lists(plain, min_size=1, max_size=4), label="transaction")
+        for argv in [[b"MULTI"], *argvs, [b"EXEC"]]:
+            got, want = self.g.call(argv), self.r.call(argv)
+            assert got == want, f"in MULTI {argvs!r}: {argv!r}\n gofish: {got!r}\n  redis: {want!r}"
+
     def teardown(self) -> None:
         self.g.close()
         self.r.close()

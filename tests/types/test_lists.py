@@ -530,8 +530,8 @@ def test_blocking_same_key_rotates(e: Engine) -> None:
         (("BLPOP", "a", "b", "0"), [b"a", b"b"], 0.0, NullArray),
         (("BLPOP", "a", "b", "a", "0"), [b"a", b"b"], 0.0, NullArray),
         (("BRPOP", "a", "2.5"), [b"a"], 2.5, NullArray),
-        (("BLMOVE", "a", "d", "LEFT", "RIGHT", "1"), [b"a"], 1.0, None),
-        (("BRPOPLPUSH", "a", "d", "0.01"), [b"a"], 0.01, None),
+        (("BLMOVE", "a", "d", "LEFT", "RIGHT", "1"), [b"a"], 1.0, NullArray),
+        (("BRPOPLPUSH", "a", "d", "0.01"), [b"a"], 0.01, NullArray),
         (("BLMPOP", "3", "2", "a", "b", "LEFT", "COUNT", "2"), [b"a", b"b"], 3.0, NullArray),
         (("BLMPOP", "0", "2", "b", "b", "RIGHT"), [b"b"], 0.0, NullArray),
     ],
@@ -992,7 +992,7 @@ def test_live_blpop_timeout(live: Resp2, clients: list[Resp2]) -> None:
     started = time.monotonic()
     assert a.call("BLPOP", "nokey", "0.2") == "nilarray"
     assert time.monotonic() - started >= 0.19
-    assert a.call("BRPOPLPUSH", "nokey", "dst", "0.05") == "nil"
+    assert a.call("BRPOPLPUSH", "nokey", "dst", "0.05") == "nilarray"  # Redis 7.0 answers *-1 here too
     assert a.call("BLMPOP", "0.05", "1", "nokey", "LEFT") == "nilarray"
     wait_blocked(live, 0)
 

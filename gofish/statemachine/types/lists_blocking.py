@@ -162,7 +162,7 @@ def _bmove(
         return move(ks, argv[1], argv[2], src, left_from, left_to)
     if ks.in_multi:
         return None
-    return WouldBlock([argv[1]], timeout, None)
+    return WouldBlock([argv[1]], timeout, NullArray)  # Redis 7.0 times out with *-1
 
 
 def _check_blmove(argv: list[bytes]) -> None:
