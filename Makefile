@@ -39,5 +39,9 @@ lint: install
 	$(BIN)/mypy gofish
 	$(BIN)/lint-imports
 
+# gofish vs Redis 7.0 side by side (writes docs/benchmarks.md).
+bench: install redis-server
+	$(BIN)/python bench/compare.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
