@@ -43,8 +43,12 @@ def elect(c: Cluster) -> SimNode:
     raise RuntimeError("no leader elected")
 
 
-def run(proposals: int, batch: int, size: int, inflight: int = 256) -> float:
-    """Returns proposals per second."""
+def run(
+    proposals: int, batch: int, size: int, inflight: int = 256,
+    stats: dict[str, float] | None = None,
+) -> float:
+    """Returns proposals per second; fills ``stats["msgs_per_proposal"]`` (messages sent
+    between the nodes, per proposal) when given."""
     c = Cluster(
         SimOptions(
             seed=1, nodes=3, steps=0, drop=0.0, dup=0.0, reorder=0.0, crash_in_ready=0.0,
@@ -57,6 +61,7 @@ def run(proposals: int, batch: int, size: int, inflight: int = 256) -> float:
     assert raw is not None
     pad = b"x" * max(0, size - 8)
     start_index = raw.last_index
+    sent0 = c.net.sent
     t0 = time.perf_counter()
     sent = 0
     while sent < proposals:
@@ -76,6 +81,8 @@ def run(proposals: int, batch: int, size: int, inflight: int = 256) -> float:
     else:
         raise RuntimeError("proposals were not applied everywhere")
     elapsed = time.perf_counter() - t0
+    if stats is not None:
+        stats["msgs_per_proposal"] = (c.net.sent - sent0) / proposals
     return proposals / elapsed
 
 
@@ -91,9 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"raft: {a.proposals:,} proposals of {a.size} B through 3 in-memory nodes, "
           f"{a.batch} propose() calls per Ready cycle, best of {a.repeat} (target 200,000/s)")
     for inflight in a.inflight:
-        rates = [run(a.proposals, a.batch, a.size, inflight) for _ in range(a.repeat)]
+        st: dict[str, float] = {}
+        rates = [run(a.proposals, a.batch, a.size, inflight, st) for _ in range(a.repeat)]
         print(f"  max_inflight_msgs={inflight:<4} {max(rates):>10,.0f} proposals/s "
-              f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")
+              f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; "
+              f"{st['msgs_per_proposal']:.4f} messages per proposal)")
 
 
 if __name__ == "__main__":

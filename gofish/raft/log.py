@@ -12,27 +12,46 @@ Invariants:
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import accumulate
+
 from gofish.raft.storage import CompactedError, Storage, UnavailableError
-from gofish.raft.types import Entry, Snapshot
+from gofish.raft.types import Entry, EntryType, Snapshot
 
 #: Approximate encoded overhead of one entry, added to ``len(data)`` for size limits.
 ENTRY_OVERHEAD = 16
 
-
 def entry_size(e: Entry) -> int:
     return len(e.data) + ENTRY_OVERHEAD
+
+
+def entries_size(ents: Sequence[Entry]) -> int:
+    """The sum of `entry_size` over ``ents``."""
+    return sum([len(e.data) for e in ents]) + ENTRY_OVERHEAD * len(ents)
 
 
 def limit_size(ents: list[Entry], max_bytes: int | None) -> list[Entry]:
     """The longest prefix of ``ents`` within ``max_bytes`` (always at least one entry)."""
     if max_bytes is None or len(ents) <= 1:
         return ents
-    size = 0
-    for i, e in enumerate(ents):
-        size += entry_size(e)
-        if size > max_bytes and i > 0:
-            return ents[:i]
-    return ents
+    return limit_size_total(ents, max_bytes)[0]
+
+
+def limit_size_total(ents: list[Entry], max_bytes: int | None) -> tuple[list[Entry], int]:
+    """`limit_size`, and the total `entry_size` of the prefix returned (one pass over the
+    data lengths; a bisection when the limit cuts)."""
+    n = len(ents)
+    if n <= 1:
+        return ents, (len(ents[0].data) + ENTRY_OVERHEAD if n else 0)
+    sizes = [len(e.data) for e in ents]
+    total = sum(sizes) + ENTRY_OVERHEAD * n
+    if max_bytes is None or total <= max_bytes:
+        return ents, total
+    # Cumulative sizes are increasing: bisect for the number of entries that fit.
+    cum = list(accumulate(sizes))
+    k = max(1, bisect_right(range(n), max_bytes, key=lambda i: cum[i] + ENTRY_OVERHEAD * (i + 1)))
+    return ents[:k], cum[k - 1] + ENTRY_OVERHEAD * k
 
 
 class Unstable:
@@ -134,12 +153,18 @@ class RaftLog:
 
     # --- indexes and terms ----------------------------------------------------------------
     def first_index(self) -> int:
-        i = self.unstable.maybe_first_index()
-        return i if i is not None else self.storage.first_index()
+        snap = self.unstable.snapshot
+        if snap is not None:
+            return snap.metadata.index + 1
+        return self.storage.first_index()
 
     def last_index(self) -> int:
-        i = self.unstable.maybe_last_index()
-        return i if i is not None else self.storage.last_index()
+        u = self.unstable
+        if u.entries:
+            return u.offset + len(u.entries) - 1
+        if u.snapshot is not None:
+            return u.snapshot.metadata.index
+        return self.storage.last_index()
 
     def stable_last_index(self) -> int:
         """The last index known persisted (entries handed out but not yet acknowledged by
@@ -151,7 +176,11 @@ class RaftLog:
     def term(self, i: int) -> int:
         """Term of entry ``i``; 0 if ``i`` is beyond the log. Raises `CompactedError` if
         ``i`` is below ``first_index() - 1``."""
-        t = self.unstable.maybe_term(i)
+        u = self.unstable
+        k = i - u.offset
+        if 0 <= k < len(u.entries):
+            return u.entries[k].term  # the common case: the unstable tail
+        t = u.maybe_term(i)
         if t is not None:
             return t
         if i < self.first_index() - 1:
@@ -191,15 +220,15 @@ class RaftLog:
         hi = min(hi, self.last_index() + 1)
         if lo >= hi:
             return []
-        ents: list[Entry] = []
         off = self.unstable.offset
-        if lo < off:
-            stored = self.storage.entries(lo, min(hi, off), max_bytes)
-            if len(stored) < min(hi, off) - lo:
-                return stored  # size-limited
-            ents = list(stored)
+        if lo >= off:
+            return limit_size(self.unstable.entries[lo - off : hi - off], max_bytes)
+        stored = self.storage.entries(lo, min(hi, off), max_bytes)
+        if len(stored) < min(hi, off) - lo:
+            return stored  # size-limited
+        ents = list(stored)
         if hi > off:
-            ents.extend(self.unstable.entries[max(lo, off) - off : hi - off])
+            ents.extend(self.unstable.entries[: hi - off])
         return limit_size(ents, max_bytes)
 
     def entries_from(self, lo: int, max_bytes: int | None = None) -> list[Entry]:
@@ -207,12 +236,31 @@ class RaftLog:
             return []
         return self.slice(lo, self.last_index() + 1, max_bytes)
 
+    def entries_to_send(self, lo: int, max_bytes: int | None) -> tuple[list[Entry], int]:
+        """`entries_from` and the total `entry_size` of what it returns. Raises
+        `CompactedError` like `slice`."""
+        u = self.unstable
+        if lo >= u.offset:  # only the unstable tail (every index below offset is stable)
+            return limit_size_total(u.entries[lo - u.offset :], max_bytes)
+        ents = self.entries_from(lo, max_bytes)
+        return ents, entries_size(ents)
+
     def snapshot(self) -> Snapshot:
         if self.unstable.snapshot is not None:
             return self.unstable.snapshot
         return self.storage.snapshot()
 
     # --- changing the log -----------------------------------------------------------------
+    def append_new(self, term: int, type_: EntryType, data: bytes) -> int:
+        """Append one new entry after the last (the leader's proposal path); returns its
+        index."""
+        u = self.unstable
+        if u.entries:
+            index = u.offset + len(u.entries)
+            u.entries.append(Entry(term, index, type_, data))
+            return index
+        return self.append([Entry(term, self.last_index() + 1, type_, data)])
+
     def append(self, ents: list[Entry]) -> int:
         if not ents:
             return self.last_index()
@@ -223,9 +271,13 @@ class RaftLog:
         return self.last_index()
 
     def find_conflict(self, ents: list[Entry] | tuple[Entry, ...]) -> int:
-        """Index of the first entry of ``ents`` that is new or conflicts, else 0."""
+        """Index of the first entry of ``ents`` that is new or conflicts, else 0.
+
+        Every entry that overlaps our log is compared by term; the first one past our last
+        index is new (no lookup needed for it or the rest)."""
+        last = self.last_index()
         for e in ents:
-            if not self.match_term(e.index, e.term):
+            if e.index > last or not self.match_term(e.index, e.term):
                 return e.index
         return 0
 
@@ -275,10 +327,11 @@ class RaftLog:
 
     # --- handing out to the driver --------------------------------------------------------
     def has_next_committed(self) -> bool:
-        if self.unstable.snapshot is not None:
+        u = self.unstable
+        if u.snapshot is not None:
             return False
-        hi = min(self.committed, self.stable_last_index())
-        return hi > max(self.applying, self.first_index() - 1)
+        hi = min(self.committed, u.offset - 1)  # u.offset - 1: the stable last index
+        return hi > self.applying and hi > self.storage.first_index() - 1
 
     def next_committed(self, max_bytes: int | None = None) -> list[Entry]:
         if not self.has_next_committed():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gofish.raft import leader
 from gofish.raft.config import Config
 from gofish.raft.messages import (
     ConfChange,
@@ -162,44 +163,56 @@ class RawNode:
         return SoftState(leader=self.raft.lead, role=self.raft.role)
 
     def has_ready(self) -> bool:
+        """True if `ready` has work to hand out. O(1): compares plain fields and flags."""
         r = self.raft
-        return bool(
-            self._soft_state() != self._prev_soft
-            or r.hard_state() != self._prev_hard
-            or r.msgs
-            or r.read_states
-            or r.log.unstable.next_snapshot() is not None
-            or r.log.unstable.next_entries()
-            or r.log.has_next_committed()
-        )
+        if r.msgs or r.append_pending or r.read_states:
+            return True
+        ps, ph = self._prev_soft, self._prev_hard
+        if r.lead != ps.leader or r.role != ps.role:
+            return True
+        log = r.log
+        if r.term != ph.term or r.vote != ph.vote or log.committed != ph.commit:
+            return True
+        u = log.unstable
+        if len(u.entries) > u.offset_in_progress - u.offset:
+            return True  # entries not yet handed out for persisting
+        if u.snapshot is not None and not u.snapshot_in_progress:
+            return True
+        return log.has_next_committed()
 
     def ready(self) -> Ready:
         """Collect the pending work; ownership of it passes to the caller."""
         r = self.raft
-        ss = self._soft_state()
-        hs = r.hard_state()
+        if r.append_pending:
+            leader.flush_appends(r)
+        ps, ph = self._prev_soft, self._prev_hard
+        log = r.log
+        ss: SoftState | None = None
+        if r.lead != ps.leader or r.role != ps.role:
+            ss = self._prev_soft = self._soft_state()
+        hs: HardState | None = None
+        if r.term != ph.term or r.vote != ph.vote or log.committed != ph.commit:
+            hs = self._prev_hard = r.hard_state()
+        u = log.unstable
         rd = Ready(
-            soft_state=ss if ss != self._prev_soft else None,
-            hard_state=hs if hs != self._prev_hard else None,
-            entries=list(r.log.unstable.next_entries()),
+            soft_state=ss,
+            hard_state=hs,
+            entries=u.next_entries(),
             messages=r.msgs,
-            committed_entries=r.log.next_committed(),
-            snapshot=r.log.unstable.next_snapshot(),
+            committed_entries=log.next_committed(),
+            snapshot=u.next_snapshot(),
             read_states=r.read_states,
         )
         rd.must_sync = bool(
             rd.entries
             or rd.snapshot is not None
-            or hs.term != self._prev_hard.term
-            or hs.vote != self._prev_hard.vote
+            or (hs is not None and (hs.term != ph.term or hs.vote != ph.vote))
         )
-        self._prev_soft = ss
-        self._prev_hard = hs
         r.msgs = []
         r.read_states = []
-        r.log.unstable.accept_in_progress()
+        u.accept_in_progress()
         if rd.committed_entries:
-            r.log.accept_applying(rd.committed_entries[-1].index)
+            log.accept_applying(rd.committed_entries[-1].index)
         return rd
 
     def advance(self, rd: Ready) -> None:

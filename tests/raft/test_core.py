@@ -16,6 +16,7 @@ from gofish.raft import (
     Config,
     ConfState,
     Entry,
+    EntryType,
     HardState,
     Message,
     MessageType,
@@ -175,12 +176,56 @@ def test_progress_probe_pauses_and_replicate_streams() -> None:
 
 def test_leader_respects_max_inflight() -> None:
     h = run_script("add-nodes 3 max-inflight=2\ncampaign 1\nstabilize\nisolate 3\n")
-    for i in range(5):
+    for i in range(5):  # one proposal per Ready: each Ready could send its own APPEND
         h.nodes[1].node().propose(b"p%d" % i)
-    h.process_ready([1])
+        h.process_ready([1])
     to3 = [m for m in h.net if m.to == 3 and m.type == MT.APPEND]
-    assert len(to3) == 2
+    assert [[e.data for e in m.entries] for m in to3] == [[b"p0"], [b"p1"]]  # window of 2
     assert h.nodes[1].node().raft.trk.progress[3].state == ProgressState.REPLICATE
+
+
+def test_proposals_between_readys_are_batched_into_one_append() -> None:
+    h = leader_of_three()
+    raw = h.nodes[1].node()
+    for i in range(5):
+        raw.propose(b"p%d" % i)
+    assert not raw.raft.msgs and raw.has_ready()  # nothing sent until ready()
+    h.process_ready([1])
+    appends = [m for m in h.net if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all([e.data for e in m.entries] == [b"p%d" % i for i in range(5)] for m in appends)
+    h.stabilize()
+    assert all([d for _, d in h.nodes[i].sm] == [b"p%d" % j for j in range(5)] for i in (1, 2, 3))
+
+
+def test_pending_appends_are_dropped_when_leadership_is_lost() -> None:
+    h = leader_of_three()
+    raw = h.nodes[1].node()
+    raw.propose(b"lost")
+    raw.step(Message(type=MT.HEARTBEAT, to=1, from_=2, term=raw.term + 1))
+    assert raw.role == StateRole.FOLLOWER and not raw.raft.append_pending
+    rd = raw.ready()
+    assert not [m for m in rd.messages if m.type == MT.APPEND]
+    assert [e.data for e in rd.entries] == [b"lost"]  # still persisted; a new leader decides
+
+
+def test_limit_size_matches_a_running_sum() -> None:
+    from gofish.raft.log import entry_size, limit_size
+
+    rng = random.Random(3)
+    for _ in range(300):
+        es = [Entry(term=1, index=i + 1, data=b"x" * rng.randrange(40)) for i in range(
+            rng.randrange(8))]
+        cap = rng.choice([None, 0, 1, 16, 30, 50, 100, 1000])
+        want = es
+        if cap is not None and len(es) > 1:
+            size = 0
+            for i, e in enumerate(es):
+                size += entry_size(e)
+                if size > cap and i > 0:
+                    want = es[:i]
+                    break
+        assert limit_size(es, cap) == want
 
 
 def test_lost_append_with_full_window_recovers_on_heartbeat() -> None:
@@ -368,3 +413,20 @@ def test_random_message_loss_keeps_logs_consistent() -> None:
     shortest = min(len(s) for s in states)
     assert all(s[:shortest] == states[0][:shortest] for s in states)
     assert shortest > 0
+
+
+def test_entries_to_send_agrees_with_entries_from() -> None:
+    from gofish.raft.log import entries_size
+
+    rng = random.Random(11)
+    st = MemoryStorage()
+    st.append([Entry(term=1, index=i, data=b"s" * rng.randrange(30)) for i in range(1, 8)])
+    log = RaftLog(st)
+    for _ in range(8, 15):
+        log.append_new(2, EntryType.NORMAL, b"u" * rng.randrange(30))
+    assert log.last_index() == 14 and log.unstable.offset == 8
+    for lo in range(1, 17):
+        for cap in (None, 1, 40, 100, 10_000):
+            ents, size = log.entries_to_send(lo, cap)
+            assert ents == log.entries_from(lo, cap)
+            assert size == entries_size(ents)
