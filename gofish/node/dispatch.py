@@ -7,13 +7,22 @@ Rules:
   node commands (connection/server: run here with the session), reads (run against the
   state machine at once) and writes (``check`` → propose → apply → reply).
 - A write's syntax errors are found by ``check`` before proposing and never reach the log.
-- Per connection, commands run strictly in order: when one cannot finish at once (a blocked
-  BLPOP; later, a write waiting for its commit) the rest of that connection's pipeline waits
-  for it, so a read always sees the connection's own earlier writes.
+- While the node loads its log (``loading``), commands without the ``loading`` flag get
+  ``-LOADING``.
+- Per connection, commands run strictly in order: when one cannot finish at once (a write
+  waiting for its commit, a blocked BLPOP) the rest of that connection's pipeline waits for
+  it, so a read always sees the connection's own earlier writes. One exception keeps group
+  commit working for pipelines: the plain (non-blocking, non-node) writes that directly
+  follow a pending write in the same batch are proposed at once; they apply in log order,
+  after it, and their replies are still sent in command order.
+- A write's reply is the future `Node.propose` returns, resolved by the apply (or with an
+  error reply when the log could not take it, see `gofish.node.driver`).
 - After every apply the node looks at the keys it changed (``Keyspace.dirty``): sessions
   watching them are marked dirty (their EXEC aborts), clients blocked on them retry.
 - A blocked client is woken by the apply of a change to one of its keys and proposes its
   command again; if another client took the element first it blocks again (same deadline).
+  A timeout or CLIENT UNBLOCK that comes while such a retry is in flight waits for it: if
+  the retry served the client, that reply wins (the element was taken in the log).
 """
 
 from __future__ import annotations
@@ -23,11 +32,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from gofish import errors
 from gofish.errors import CommandError
-from gofish.reply import QUEUED, ErrorReply, NullArray, Reply
+from gofish.reply import QUEUED, ErrorReply, NullArray
 from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.registry import CommandSpec, CommandTable, WouldBlock
 
@@ -86,16 +96,19 @@ class Session:
 
 
 class Waiter:
-    """A client blocked on keys (BLPOP and friends)."""
+    """A client blocked on keys (BLPOP and friends). ``parked``: listed under its keys;
+    ``retrying``: its command was proposed again and the apply's answer is awaited;
+    ``ending``: the reply to send if that retry blocks again (timeout, CLIENT UNBLOCK)."""
 
-    __slots__ = ("session", "argv", "keys", "future", "timer", "timeout_reply")
+    __slots__ = ("session", "argv", "keys", "future", "timer", "timeout_reply", "parked",
+                 "retrying", "ending")
 
     def __init__(
         self,
         session: Session,
         argv: list[bytes],
         keys: list[bytes],
-        future: asyncio.Future[Reply],
+        future: asyncio.Future[Any],
         timeout_reply: object,
     ) -> None:
         self.session = session
@@ -104,6 +117,9 @@ class Waiter:
         self.future = future
         self.timer: asyncio.TimerHandle | None = None
         self.timeout_reply = timeout_reply
+        self.parked = False
+        self.retrying = False
+        self.ending: object | None = None
 
 
 NodeHandler = Callable[["Dispatcher", Session, list[bytes]], Any]
@@ -124,6 +140,8 @@ class Dispatcher:
         self._last_time_ms = 0
         self.stats_commands = 0
         self.stats_rejected = 0
+        #: set by the node while it loads its log: commands without ``loading`` are refused
+        self.loading = False
 
     # --- ClientHandler ----------------------------------------------------------------------
     def connected(self, conn: Connection) -> None:
@@ -132,25 +150,31 @@ class Dispatcher:
         self.sessions[s.id] = s
 
     def disconnected(self, conn: Connection) -> None:
-        s: Session | None = conn.session
+        s = cast("Session | None", conn.session)
         if s is None:
             return
         s.closed = True
         self.sessions.pop(s.id, None)
         self.unwatch(s)
         self.node.pubsub.drop(s)
-        if s.waiter is not None:
-            self._unblock(s.waiter)
-            if not s.waiter.future.done():
-                s.waiter.future.cancel()
-            s.waiter = None
+        w = s.waiter
+        if w is not None:
+            # A retry in flight may still take an element in the log: its reply is lost.
+            w.future.cancel()
+            self._end(w, None)
 
     def execute(self, conn: Connection, commands: list[list[bytes]]) -> Awaitable[None] | None:
-        s: Session = conn.session
+        s = cast(Session, conn.session)
         reply = conn.reply
         for i, argv in enumerate(commands):
             res = self.dispatch(s, argv)
             if type(res) is asyncio.Future:
+                if i + 1 == len(commands):
+                    # The last command: no task needed. Our callback queues the reply; the
+                    # server's, added to the same future after ours, runs after it (done
+                    # callbacks run in the order they were added) and writes it out.
+                    res.add_done_callback(partial(_deliver, conn))
+                    return res
                 return self._finish(s, res, commands, i + 1)
             if res is not NO_REPLY:
                 reply(res)
@@ -159,18 +183,52 @@ class Dispatcher:
         return None
 
     async def _finish(
-        self, s: Session, pending: asyncio.Future[Reply], commands: list[list[bytes]], start: int
+        self, s: Session, pending: asyncio.Future[Any], commands: list[list[bytes]], start: int
     ) -> None:
         conn = s.conn
-        conn.reply(await pending)
-        for argv in commands[start:]:
-            res = self.dispatch(s, argv)
-            if type(res) is asyncio.Future:
-                res = await res
-            if res is not NO_REPLY:
-                conn.reply(res)
-            if conn.closing:
+        slots: list[Any] = [pending]
+        i = start
+        if self._plain_write(commands[start - 1]):  # not a blocked command, not an EXEC
+            i = self._propose_ahead(s, commands, start, slots)
+        n = len(commands)
+        while slots:
+            for res in slots:
+                if type(res) is asyncio.Future:
+                    res = await res
+                if res is not NO_REPLY:
+                    conn.reply(res)
+            slots.clear()
+            while i < n and not conn.closing:
+                res = self.dispatch(s, commands[i])
+                i += 1
+                if type(res) is asyncio.Future:
+                    slots.append(res)
+                    if self._plain_write(commands[i - 1]):
+                        i = self._propose_ahead(s, commands, i, slots)
+                    break
+                if res is not NO_REPLY:
+                    conn.reply(res)
+
+    def _propose_ahead(
+        self, s: Session, commands: list[list[bytes]], i: int, slots: list[Any]
+    ) -> int:
+        """Dispatch the plain writes from ``commands[i]`` on (while a write is pending) into
+        ``slots``; stop at anything else. Returns the index of the first not dispatched."""
+        n = len(commands)
+        while i < n and s.multi is None and not s.conn.closing:
+            if not self._plain_write(commands[i]):
                 break
+            slots.append(self.dispatch(s, commands[i]))
+            i += 1
+        return i
+
+    def _plain_write(self, argv: list[bytes]) -> bool:
+        """A write that is not blocking and not a node command (so not EXEC either)."""
+        spec = self.commands.get(argv[0]) or self.commands.get(argv[0].lower())
+        return (
+            spec is not None and spec.is_write and not spec.is_blocking
+            and "node" not in spec.flags
+        )
 
     # --- dispatch ------------------------------------------------------------------------
     def dispatch(self, s: Session, argv: list[bytes]) -> Any:
@@ -186,6 +244,8 @@ class Dispatcher:
             return self._reject(s, errors.NOAUTH)
         if not spec.arity_ok(len(argv)):
             return self._reject(s, errors.wrong_arity(name))
+        if self.loading and "loading" not in spec.flags:
+            return self._reject(s, errors.LOADING)
         if s.multi is not None and name not in _MULTI_IMMEDIATE:
             s.multi.append((spec, argv))
             return QUEUED
@@ -220,15 +280,33 @@ class Dispatcher:
         )
 
     def write(self, s: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
+        """Check and propose; returns an error reply or the future of the apply's reply.
+        Only a ``blocking`` spec may answer `WouldBlock` at apply: its future is chained so
+        the client is parked instead."""
         if spec.check is not None:
             try:
                 spec.check(argv)
             except CommandError as exc:
                 return ErrorReply(exc.message)
-        res = self.node.propose(self.make_command(s, [argv], False))
-        if type(res) is WouldBlock:
-            return self._block(s, argv, res)
-        return res
+        fut = self.node.propose(self.make_command(s, [argv], False))
+        if spec.is_blocking:
+            out: asyncio.Future[Any] = fut.get_loop().create_future()
+            fut.add_done_callback(partial(self._first_attempt, s, argv, out))
+            return out
+        return fut
+
+    def _first_attempt(
+        self, s: Session, argv: list[bytes], out: asyncio.Future[Any], fut: asyncio.Future[Any]
+    ) -> None:
+        if out.done():
+            return
+        res = fut.result()
+        if type(res) is not WouldBlock:
+            out.set_result(res)
+        elif s.closed:
+            out.cancel()
+        else:
+            self._block(s, argv, res, out)
 
     # --- after apply: WATCH and blocked clients ----------------------------------------------
     def keys_changed(self, keys: list[bytes]) -> None:
@@ -247,7 +325,7 @@ class Dispatcher:
                 waiters = blocked.get(key)
                 if waiters:
                     for w in list(waiters):
-                        self._unblock(w)
+                        self._unpark(w)
                         loop.call_soon(self._retry, w)
 
     def watch(self, s: Session, keys: list[bytes]) -> None:
@@ -267,25 +345,26 @@ class Dispatcher:
         s.watch_dirty = False
 
     # --- blocking ------------------------------------------------------------------------------
-    def _block(self, s: Session, argv: list[bytes], wb: WouldBlock) -> asyncio.Future[Reply]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Reply] = loop.create_future()
+    def _block(
+        self, s: Session, argv: list[bytes], wb: WouldBlock, fut: asyncio.Future[Any]
+    ) -> None:
         w = Waiter(s, argv, wb.keys, fut, wb.timeout_reply)
         if wb.timeout > 0:
-            w.timer = loop.call_later(wb.timeout, self._timed_out, w)
+            w.timer = fut.get_loop().call_later(wb.timeout, self._timed_out, w)
+        s.waiter = w
+        self.blocked_clients += 1
         self._park(w)
-        return fut
 
     def _park(self, w: Waiter) -> None:
         for key in w.keys:
             self.blocked.setdefault(key, []).append(w)
-        w.session.waiter = w
-        self.blocked_clients += 1
+        w.parked = True
 
-    def _unblock(self, w: Waiter) -> None:
-        """Remove ``w`` from every key list (keeps its timer and future)."""
-        if w.session.waiter is not w:
+    def _unpark(self, w: Waiter) -> None:
+        """Remove ``w`` from every key list (it stays the session's waiter)."""
+        if not w.parked:
             return
+        w.parked = False
         for key in w.keys:
             waiters = self.blocked.get(key)
             if waiters is not None:
@@ -295,40 +374,70 @@ class Dispatcher:
                     pass
                 if not waiters:
                     del self.blocked[key]
-        w.session.waiter = None
-        self.blocked_clients -= 1
 
-    def _retry(self, w: Waiter) -> None:
-        if w.future.done() or w.session.closed:
-            return
-        res = self.node.propose(self.make_command(w.session, [w.argv], False))
-        if type(res) is WouldBlock:
-            self._park(w)
-            return
+    def _end(self, w: Waiter, reply: object) -> None:
+        """Forget ``w`` and answer its client with ``reply``."""
+        self._unpark(w)
         if w.timer is not None:
             w.timer.cancel()
-        w.future.set_result(res)
+            w.timer = None
+        if w.session.waiter is w:
+            w.session.waiter = None
+            self.blocked_clients -= 1
+        if not w.future.done():
+            w.future.set_result(reply)
+
+    def _retry(self, w: Waiter) -> None:
+        if w.session.waiter is not w or w.future.done():
+            return
+        w.retrying = True
+        fut = self.node.propose(self.make_command(w.session, [w.argv], False))
+        fut.add_done_callback(partial(self._retried, w))
+
+    def _retried(self, w: Waiter, fut: asyncio.Future[Any]) -> None:
+        w.retrying = False
+        if w.session.waiter is not w:
+            return  # disconnected meanwhile
+        res = fut.result()
+        if type(res) is WouldBlock:
+            if w.ending is not None:
+                self._end(w, w.ending)
+            else:
+                self._park(w)
+            return
+        self._end(w, res)
 
     def _timed_out(self, w: Waiter) -> None:
-        self._unblock(w)
-        if not w.future.done():
-            w.future.set_result(w.timeout_reply)  # type: ignore[arg-type]
+        w.timer = None
+        if w.retrying:
+            w.ending = w.timeout_reply
+        else:
+            self._end(w, w.timeout_reply)
 
     def unblock_client(self, s: Session, with_error: bool) -> bool:
         """CLIENT UNBLOCK: end a blocked command with its timeout reply or an error."""
         w = s.waiter
         if w is None:
             return False
-        self._unblock(w)
-        if w.timer is not None:
-            w.timer.cancel()
-        if not w.future.done():
-            w.future.set_result(
-                ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
-                if with_error
-                else w.timeout_reply  # type: ignore[arg-type]
-            )
+        reply = (
+            ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            if with_error
+            else w.timeout_reply
+        )
+        if w.retrying:
+            w.ending = reply
+        else:
+            self._end(w, reply)
         return True
+
+
+def _deliver(conn: Connection, fut: asyncio.Future[Any]) -> None:
+    """Queue the reply a pending last command resolved with."""
+    if fut.cancelled() or fut.exception() is not None:
+        return  # the server's callback on the same future reports and closes
+    res = fut.result()
+    if res is not NO_REPLY:
+        conn.reply(res)
 
 
 __all__ = ["Dispatcher", "Session", "NO_REPLY", "NullArray"]

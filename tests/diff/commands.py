@@ -359,20 +359,46 @@ TINY_TIMEOUT = st.sampled_from([b"0.01", b"-1", b"x"])
 EXTRA = st.one_of(
     with_opts(cmd(b"EXPIREAT", key, FAR), opts([b"NX"], [b"XX"], [b"GT"], [b"LT"])),
     with_opts(cmd(b"PEXPIREAT", key, FAR_MS), opts([b"NX"], [b"XX"], [b"GT"], [b"LT"])),
-    cmd(b"EXPIRETIME", key), cmd(b"PEXPIRETIME", key),
+    cmd(b"EXPIRETIME", key),
+    cmd(b"PEXPIRETIME", key),
     with_opts(cmd(b"GETEX", key), opts([b"EXAT", FAR], [b"PXAT", FAR_MS])),
     with_opts(cmd(b"SET", key, value), opts([b"EXAT", FAR], [b"PXAT", FAR_MS], [b"GET"])),
     cmd(b"KEYS", st.sampled_from([b"*", b"k*", b"{t}?", b"k[12]", b"*a*", b"[^k]*"])),
-    with_opts(cmd(b"HSCAN", key, b"0"), opts([b"MATCH", st.sampled_from([b"*", b"a*", b"[ab]"])], [b"COUNT", small])),
-    with_opts(cmd(b"SSCAN", key, b"0"), opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", small])),
-    with_opts(cmd(b"ZSCAN", key, b"0"), opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", small])),
+    with_opts(
+        cmd(b"HSCAN", key, b"0"),
+        opts([b"MATCH", st.sampled_from([b"*", b"a*", b"[ab]"])], [b"COUNT", small]),
+    ),
+    with_opts(
+        cmd(b"SSCAN", key, b"0"),
+        opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", small]),
+    ),
+    with_opts(
+        cmd(b"ZSCAN", key, b"0"),
+        opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", small]),
+    ),
     var(b"BLPOP", key, tail=key, max_size=1).map(lambda a: a + [b"0.01"]),
     var(b"BRPOP", key, tail=key, max_size=1).map(lambda a: a + [b"0.01"]),
-    cmd(b"BLMOVE", key, key, st.sampled_from([b"LEFT", b"RIGHT"]), st.sampled_from([b"LEFT", b"RIGHT"]), TINY_TIMEOUT),
+    cmd(
+        b"BLMOVE",
+        key,
+        key,
+        st.sampled_from([b"LEFT", b"RIGHT"]),
+        st.sampled_from([b"LEFT", b"RIGHT"]),
+        TINY_TIMEOUT,
+    ),
     cmd(b"BRPOPLPUSH", key, key, TINY_TIMEOUT),
-    st.tuples(st.just([b"BLMPOP", b"0.01"]), numkeys(st.integers(1, 2)), st.sampled_from([[b"LEFT"], [b"RIGHT"]])).map(lambda t: t[0] + t[1] + t[2]),
-    cmd(b"BZPOPMIN", key, TINY_TIMEOUT), cmd(b"BZPOPMAX", key, TINY_TIMEOUT),
-    st.tuples(st.just([b"BZMPOP", b"0.01"]), numkeys(st.integers(1, 2)), st.sampled_from([[b"MIN"], [b"MAX"]])).map(lambda t: t[0] + t[1] + t[2]),
+    st.tuples(
+        st.just([b"BLMPOP", b"0.01"]),
+        numkeys(st.integers(1, 2)),
+        st.sampled_from([[b"LEFT"], [b"RIGHT"]]),
+    ).map(lambda t: t[0] + t[1] + t[2]),
+    cmd(b"BZPOPMIN", key, TINY_TIMEOUT),
+    cmd(b"BZPOPMAX", key, TINY_TIMEOUT),
+    st.tuples(
+        st.just([b"BZMPOP", b"0.01"]),
+        numkeys(st.integers(1, 2)),
+        st.sampled_from([[b"MIN"], [b"MAX"]]),
+    ).map(lambda t: t[0] + t[1] + t[2]),
 )
 
 BY_TYPE = {
@@ -388,8 +414,19 @@ BY_TYPE = {
 ANY = st.one_of(STRINGS, GENERIC, HASHES, LISTS, SETS, ZSETS, GARBAGE, EXTRA)
 
 # Replies whose element order Redis leaves unspecified: compared as multisets.
-UNORDERED = {b"HSCAN", b"SSCAN", b"ZSCAN",  # one page: [cursor, items]
-             b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HKEYS", b"HVALS", b"KEYS", b"SPOP"}
+UNORDERED = {
+    b"HSCAN",
+    b"SSCAN",
+    b"ZSCAN",  # one page: [cursor, items]
+    b"SMEMBERS",
+    b"SINTER",
+    b"SUNION",
+    b"SDIFF",
+    b"HKEYS",
+    b"HVALS",
+    b"KEYS",
+    b"SPOP",
+}
 UNORDERED_PAIRS = {b"HGETALL"}
 # Replies that depend on the clock: compared with a tolerance.
 TIMING = {b"TTL": 1, b"PTTL": 1000, b"EXPIRETIME": 1, b"PEXPIRETIME": 1000}

@@ -21,15 +21,15 @@ from sm_harness import Engine
 from gofish.reply import ErrorReply, Map, Status
 from gofish.statemachine.args import to_int
 from gofish.statemachine.entry import FORMAT_VERSION, Command
-from gofish.statemachine.machine import StateMachine
-from gofish.statemachine.registry import CommandTable, TypeSpec, load_datatypes
-from gofish.statemachine.types import strings_range
 from gofish.statemachine.longdouble import (
     LongDouble,
     add,
     format_human,
     parse_long_double,
 )
+from gofish.statemachine.machine import StateMachine
+from gofish.statemachine.registry import CommandTable, TypeSpec, load_datatypes
+from gofish.statemachine.types import strings_range
 
 T0 = 1_800_000_000_000  # a fixed clock (ms) for engine-only tests
 

@@ -10,7 +10,9 @@ Rules:
 - Sections gofish has nothing for (modules, commandstats, errorstats, latencystats) are
   sent as a header alone, as Redis does for an empty section. ``keyspace`` lists ``db0``
   only when it holds keys. The ``gofish`` section (a default section) reports the partitions
-  and the log: first/last index, commit and applied index.
+  and the log: first/last index, commit and applied index. The ``raft`` section (only when
+  asked for by name, so ``all`` keeps Redis's list) reports the node's Raft state: role,
+  ids, term, indexes, members and the driver's durability counters.
 - Memory comes from ``/proc/self/statm``: ``used_memory`` is resident anonymous memory
   (resident minus file-backed pages), ``used_memory_rss`` the whole resident set.
 - Per-node counters INFO needs beyond the dispatcher's live in a `ServerStats` attached to the
@@ -244,7 +246,7 @@ def _memory(d: Dispatcher) -> Lines:
 def _persistence(d: Dispatcher) -> Lines:
     cfg = d.node.config
     return [
-        ("loading", 0),
+        ("loading", 1 if d.loading else 0),
         ("async_loading", 0),
         ("rdb_changes_since_last_save", 0),
         ("rdb_bgsave_in_progress", 0),
@@ -338,18 +340,46 @@ def _keyspace(d: Dispatcher) -> Lines:
 
 def _gofish(d: Dispatcher) -> Lines:
     node = d.node
-    log = node.log
+    drv = node.driver
     return [
         ("gofish_version", gofish_version()),
         ("partitions", len(d.sm.ks.partitions)),
         ("datatypes", ",".join(node.datatypes)),
         ("read_consistency", node.config.read_consistency),
-        ("log_first_index", log.first_index()),
-        ("log_last_index", log.last_index()),
-        ("commit_index", log.commit_index),
-        ("applied_index", log.applied_index),
+        ("log_first_index", drv.first_index()),
+        ("log_last_index", drv.last_index()),
+        ("commit_index", drv.commit_index),
+        ("applied_index", drv.applied_index),
         ("applied_commands", d.sm.applied_commands),
         ("internal_errors", d.sm.internal_errors),
+    ]
+
+
+def _raft(d: Dispatcher) -> Lines:
+    drv = d.node.driver
+    members = drv.members
+    st = drv.statistics()
+    return [
+        ("role", drv.role),
+        ("node_id", drv.id),
+        ("leader_id", drv.leader_id),
+        ("term", drv.term),
+        ("commit_index", drv.commit_index),
+        ("applied_index", drv.applied_index),
+        ("first_log_index", drv.first_index()),
+        ("last_log_index", drv.last_index()),
+        ("members", ",".join(map(str, members.voters))),
+        ("learners", ",".join(map(str, members.learners))),
+        ("appendfsync", d.node.config.appendfsync),
+        ("log_syncs", st.syncs),
+        ("log_sync_avg_ms", f"{st.sync_seconds_total * 1000 / max(1, st.syncs):.3f}"),
+        ("log_sync_max_ms", f"{st.sync_seconds_max * 1000:.3f}"),
+        ("readies", st.readies),
+        ("ready_max_ms", f"{st.ready_seconds_max * 1000:.3f}"),
+        ("loop_stall_max_ms", f"{st.tick_lag_max * 1000:.3f}"),
+        ("pending_proposals", st.pending_proposals),
+        ("replayed_entries", st.replayed_entries),
+        ("replay_seconds", f"{st.replay_seconds:.3f}"),
     ]
 
 
@@ -371,6 +401,7 @@ SECTIONS: tuple[tuple[str, str, Section, bool], ...] = (
     ("cluster", "Cluster", _cluster, True),
     ("keyspace", "Keyspace", _keyspace, True),
     ("gofish", "Gofish", _gofish, True),
+    ("raft", "Raft", _raft, False),
 )
 _ALIASES = {"module_list": "modules"}
 

@@ -7,18 +7,27 @@ whose ``check`` fails is not put in the entry; its slot gets the error, as Redis
 syntax errors inside EXEC's array. Queueing rejects unknown commands and wrong arity, which
 abort the transaction (EXECABORT), as Redis does.
 
+A transaction with a write replies with a future: the apply of its entry fills the reply
+slots of its data commands (or, if the log could not take it, the future resolves with that
+error reply instead of an array).
+
 WATCH: the session is marked dirty by the apply of any change to a watched key. The check
-happens at EXEC when every earlier proposal has been applied, so no write ordered before the
-EXEC in the log can be missed (with the local log that is always the case at once).
+happens at EXEC at a moment when every entry in the log has been applied, and the
+transaction's entry is proposed in the same step, before any proposal made meanwhile
+(`gofish.node.driver.RaftDriver.when_idle`): no write ordered before the transaction in
+the log can be missed. Without watched keys EXEC runs at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gofish import errors
 from gofish.errors import CommandError
+from gofish.node.driver import CLUSTERDOWN
 from gofish.reply import OK, ErrorReply, NullArray, Reply
 from gofish.statemachine.registry import CommandSpec, CommandTable, command
 
@@ -52,14 +61,47 @@ def exec_(d: Dispatcher, s: Session, argv: list[bytes]) -> Any:
         s.multi_error = False
         d.unwatch(s)
         return ErrorReply(errors.EXECABORT)
+    if not s.watched:
+        s.watch_dirty = False
+        return run_transaction(d, s, queued)
+    if d.node.driver.is_idle():
+        return _checked_transaction(d, s, queued, True)
+    out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def check(idle: bool) -> None:
+        res = _checked_transaction(d, s, queued, idle)
+        if type(res) is asyncio.Future:
+            res.add_done_callback(partial(_pass_on, out))
+        elif not out.done():
+            out.set_result(res)
+
+    d.node.when_idle(check)
+    return out
+
+
+def _checked_transaction(
+    d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, list[bytes]]], idle: bool
+) -> Any:
+    """EXEC's WATCH check, then the transaction (``idle``: every logged entry is applied)."""
     dirty = s.watch_dirty
     d.unwatch(s)
+    if not idle:
+        return ErrorReply(CLUSTERDOWN)
     if dirty:
         return NullArray
     return run_transaction(d, s, queued)
 
 
-def run_transaction(d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
+def _pass_on(out: asyncio.Future[Any], fut: asyncio.Future[Any]) -> None:
+    if not out.done():
+        out.set_result(fut.result())
+
+
+def run_transaction(
+    d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, list[bytes]]]
+) -> Any:
+    """Run an EXEC's commands: node commands here, data commands as one log entry when any
+    of them writes (a future of the reply array), else as reads at once (the array)."""
     replies: list[Any] = [None] * len(queued)
     data_slots: list[int] = []
     data_argvs: list[list[bytes]] = []
@@ -81,10 +123,11 @@ def run_transaction(d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, l
         if "node" in spec.flags:
             replies[i] = spec.handler(d, s, argv)
     if has_write:
-        results = d.node.propose(d.make_command(s, data_argvs, True))
-        for slot, r in zip(data_slots, results, strict=True):
-            replies[slot] = r
-    elif data_argvs:
+        fut = d.node.propose(d.make_command(s, data_argvs, True))
+        out: asyncio.Future[Any] = fut.get_loop().create_future()
+        fut.add_done_callback(partial(_fill, out, replies, data_slots))
+        return out
+    if data_argvs:
         now = int(time.time() * 1000)
         ks = d.sm.ks
         ks.in_multi = True
@@ -94,6 +137,21 @@ def run_transaction(d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, l
         finally:
             ks.in_multi = False
     return replies
+
+
+def _fill(
+    out: asyncio.Future[Any], replies: list[Any], slots: list[int], fut: asyncio.Future[Any]
+) -> None:
+    """The transaction's entry was applied: its replies go into their slots."""
+    if out.done():
+        return
+    results = fut.result()
+    if type(results) is not list:  # the log refused it: an error reply for the whole EXEC
+        out.set_result(results)
+        return
+    for slot, r in zip(slots, results, strict=True):
+        replies[slot] = r
+    out.set_result(replies)
 
 
 def watch(d: Dispatcher, s: Session, argv: list[bytes]) -> Reply:

@@ -27,6 +27,8 @@ from gofish.reply import OK, Map, Reply
 from gofish.statemachine.args import INT64_MAX, INT64_MIN, parse_int, to_int
 from gofish.statemachine.glob import glob_match
 from gofish.statemachine.keyspace import Keyspace
+from gofish.statemachine.longdouble import LongDouble, format_human, parse_long_double
+from gofish.statemachine.longdouble import add as ld_add
 from gofish.statemachine.registry import CommandSpec, CommandTable, TypeSpec, command
 from gofish.statemachine.scan import parse_cursor, parse_scan_args
 from gofish.statemachine.types.sampling import (
@@ -34,8 +36,6 @@ from gofish.statemachine.types.sampling import (
     sample_repeat,
     sample_unique,
 )
-from gofish.statemachine.longdouble import LongDouble, format_human, parse_long_double
-from gofish.statemachine.longdouble import add as ld_add
 
 LISTPACK_ENTRIES = 128
 LISTPACK_VALUE = 64

@@ -17,13 +17,13 @@ from gofish.errors import CommandError
 from gofish.reply import Reply
 from gofish.statemachine.args import INT64_MAX, INT64_MIN, parse_int
 from gofish.statemachine.keyspace import Keyspace
-from gofish.statemachine.registry import CommandSpec, command
 from gofish.statemachine.longdouble import (
     LongDouble,
     add,
     format_human,
     parse_long_double,
 )
+from gofish.statemachine.registry import CommandSpec, command
 
 GROUP = "string"
 

@@ -1,0 +1,116 @@
+"""The Raft driver's vocabulary: its error replies, settings, statistics, the transport it
+talks to, and the small records it keeps per proposal and per Ready (`gofish.node.driver`).
+
+Error replies a proposal's future may resolve with, by prefix (ADR 0007):
+
+- ``LOADING``: the driver has not started (the log is still being opened or replayed);
+- ``CLUSTERDOWN``: the command never entered the log — no leader within ``leader_wait``,
+  another node leads (no forwarding yet), the node stops, or an EXEC's WATCH check could not
+  find an idle moment in time; not applied;
+- ``TRYAGAIN``: the command entered this node's log, but another entry was committed at its
+  index; not applied, and never will be;
+- ``TIMEOUT``: the outcome is unknown — the entry is in the log, but its commit was not seen
+  within ``proposal_timeout`` or the node stopped first; it may have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from gofish import errors
+from gofish.raft import Message, MessageType, Ready
+from gofish.statemachine.entry import Command
+
+#: The error replies of a write that did not complete (meanings in gofish.errors).
+CLUSTERDOWN: Final = errors.CLUSTERDOWN
+NOT_APPLIED: Final = errors.NOT_APPLIED
+UNCONFIRMED: Final = errors.UNCONFIRMED
+
+#: Messages a leader may send before its own fsync.
+EARLY = frozenset({MessageType.APPEND, MessageType.HEARTBEAT})
+
+Apply = Callable[[Command], Any]
+
+
+class Transport(Protocol):
+    """The peer transport, as the driver uses it (none when the node is alone)."""
+
+    def send(self, messages: Iterable[Message]) -> None:
+        """Queue ``messages`` for their peers; never blocks, never raises on a dead peer.
+        The transport hands every message it receives to `RaftDriver.step`."""
+        ...
+
+
+@dataclass(frozen=True)
+class DriverSettings:
+    """Timing and identity of one driver. Durations in seconds; ticks as in `Config`.
+
+    The election timeout is randomized in ``[election_tick, 2 * election_tick)`` ticks: with
+    the defaults 0.5–1.0 s, so a failover takes about a second; heartbeats every 0.1 s.
+    """
+
+    node_id: int = 1
+    #: founding voters, used only when the store holds no membership yet
+    voters: tuple[int, ...] = (1,)
+    tick_interval: float = 0.05
+    election_tick: int = 10
+    heartbeat_tick: int = 2
+    #: how long a proposal may wait for its apply before it fails with UNCONFIRMED
+    proposal_timeout: float = 10.0
+    #: how long a proposal made while no leader is known waits for one (then CLUSTERDOWN)
+    leader_wait: float = 2.0
+    #: seconds between the background syncs of ``appendfsync everysec``
+    everysec_interval: float = 1.0
+    #: entries per chunk of the restart replay (the loop is yielded between chunks)
+    replay_chunk: int = 1024
+    #: seconds between progress lines of a long replay
+    replay_log_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatistics:
+    readies: int
+    proposals: int
+    entries_applied: int
+    #: completed syncs of the log and the time they took (from the store)
+    syncs: int
+    sync_seconds_total: float
+    sync_seconds_max: float
+    #: Readies saved and waiting for a sync right now
+    waiting_readies: int
+    pending_proposals: int
+    #: longest time one Ready took on the loop (save + apply + send + advance)
+    ready_seconds_max: float
+    #: longest delay of a tick timer behind its schedule: the loop's worst stall
+    tick_lag_max: float
+    replayed_entries: int
+    replay_seconds: float
+
+
+class Proposal:
+    __slots__ = ("term", "future", "cmd", "deadline")
+
+    def __init__(self, term: int, future: asyncio.Future[Any], cmd: Command, deadline: float):
+        self.term = term
+        self.future = future
+        self.cmd = cmd
+        self.deadline = deadline
+
+
+class Stage:
+    """A saved Ready waiting to be completed (messages sent, advanced) in order."""
+
+    __slots__ = ("ready", "seq", "messages")
+
+    def __init__(self, ready: Ready, seq: int, messages: list[Message]) -> None:
+        self.ready = ready
+        self.seq = seq  # the save's seq a sync must cover first; 0: nothing to wait for
+        self.messages = messages
+
+
+def settle(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
