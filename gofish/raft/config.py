@@ -24,6 +24,11 @@ class Config:
     tick period)``: a follower that received a heartbeat refuses votes for ``election_tick``
     of its own ticks, the first of which may come right after the receipt. With the
     defaults (10 and 8) the tick clocks of two nodes may differ in rate by up to 12.5%.
+    To keep that promise a node with lease reads on also refuses votes and
+    `RawNode.campaign` for its first ``election_tick`` ticks after restarting from a
+    non-empty log (it may have acknowledged a heartbeat just before going down), and
+    refuses `RawNode.campaign` while in lease (its own vote counts too); a leader
+    transfer is never blocked.
 
     ``seed`` makes the randomized election timeout deterministic: the generator is
     ``random.Random(f"{seed}/{id}")``, so nodes sharing a seed still draw different

@@ -5,7 +5,8 @@ Rules this module keeps (the numbers refer to the Raft paper, §5 unless noted):
 - Terms: any message with a higher term makes the node a follower of that term, except
   PRE_VOTE requests and granted PRE_VOTE_RESPs (pre-vote never changes terms), and
   VOTE/PRE_VOTE requests that arrive while the node is *in lease* (check_quorum on and a
-  leader heard from within ``election_tick``); those are ignored unless they belong to a
+  leader heard from within ``election_tick``, or, with lease reads, restarted fewer than
+  ``election_tick`` ticks ago: `Raft.in_lease`); those are ignored unless they belong to a
   leader-transfer election. Messages with a lower term are dropped; a stale APPEND or
   HEARTBEAT is answered with our term so a deposed leader steps down.
 - Elections: a follower campaigns after a randomized timeout in
@@ -95,6 +96,13 @@ class Raft:
         self.log = RaftLog(storage)
         hs, cs = storage.initial_state()
         self.persisted_hard_state = hs  # what storage holds; RawNode diffs against it
+        #: Lease reads: a node restarted from a non-empty log may have acknowledged a
+        #: leader's heartbeat just before it went down, and has forgotten when. It keeps
+        #: the promise behind that acknowledgement (no vote, no campaign except by leader
+        #: transfer) for its first ``election_tick`` ticks (see `in_lease`).
+        self.boot_lease = cfg.read_only_lease_based and not (
+            storage.last_index() == 0 and hs == HardState()
+        )
         self.bootstrap_index = 0
         if not cs.voters and not cs.learners:
             cs = ConfState(voters=tuple(cfg.voters), learners=tuple(cfg.learners))
@@ -181,11 +189,16 @@ class Raft:
         self.randomized_election_timeout = self.rng.randrange(e, 2 * e)
 
     def in_lease(self) -> bool:
-        return (
-            self.cfg.check_quorum
-            and self.lead != 0
-            and self.election_elapsed < self.cfg.election_tick
-        )
+        """True while this node must not help elect a new leader (other than by a leader
+        transfer): it heard from the leader within ``election_tick`` ticks (check quorum),
+        or, with lease reads, it restarted fewer than ``election_tick`` ticks ago and may
+        have acknowledged a heartbeat just before (``boot_lease``)."""
+        if not self.cfg.check_quorum:
+            return False
+        e = self.cfg.election_tick
+        if self.lead != 0 and self.election_elapsed < e:
+            return True
+        return self.boot_lease and self.ticks < e
 
     # --- role changes ---------------------------------------------------------------------
     def _reset(self, term: int) -> None:
@@ -285,6 +298,18 @@ class Raft:
         except CompactedError:
             return False
         return any(e.type == _CONF_CHANGE for e in ents)
+
+    def campaign(self) -> None:
+        """An election asked for by the driver (`RawNode.campaign`), if allowed.
+
+        With lease reads, a node in lease (`in_lease`) refuses: its own vote would break
+        the promise its heartbeat acknowledgement gave the leader, whose lease may still
+        be serving reads (use a leader transfer instead). A sole voter has no one to
+        break a promise to and always may.
+        """
+        if self.cfg.read_only_lease_based and self.trk.voters != {self.id} and self.in_lease():
+            return
+        self.hup()
 
     def hup(self, transfer: bool = False) -> None:
         """Start an election (with pre-vote unless ``transfer``), if allowed."""

@@ -147,8 +147,10 @@ class RawNode:
         self.raft.transfer_leader(to)
 
     def campaign(self) -> None:
-        """Start an election now (a pre-vote first when enabled)."""
-        self.raft.hup()
+        """Start an election now (a pre-vote first when enabled). With
+        ``read_only_lease_based``, refused while this node is in lease (it heard from the
+        leader, or restarted, within ``election_tick`` ticks): see `Raft.campaign`."""
+        self.raft.campaign()
 
     def report_unreachable(self, id: int) -> None:
         """The transport failed to deliver to ``id``: stop streaming, probe again."""

@@ -311,6 +311,63 @@ def test_pre_vote_never_changes_term_and_lease_ignores_votes() -> None:
     assert node.term == 5 and node.raft.vote == 2
 
 
+def _lease_cfg() -> Config:
+    return Config(id=1, voters=(1, 2, 3), check_quorum=True, read_only_lease_based=True)
+
+
+def test_lease_restarted_node_keeps_its_heartbeat_promise() -> None:
+    # Restarted from a non-empty log: it may have acknowledged a lease heartbeat just
+    # before going down, so for election_tick ticks it ignores votes and refuses campaign.
+    node = RawNode(_lease_cfg(), storage_with("1/1", "2/2", term=2))
+    assert node.raft.in_lease()
+    node.step(vote_msg(MT.VOTE, 3, 2, 2))
+    node.step(vote_msg(MT.PRE_VOTE, 3, 2, 2))
+    assert node.term == 2 and not node.ready().messages
+    node.campaign()
+    assert node.role == StateRole.FOLLOWER and node.term == 2
+    # A leader transfer is not blocked (the old leader's lease ends when it asks).
+    node.step(vote_msg(MT.VOTE, 3, 2, 2, CAMPAIGN_TRANSFER))
+    assert node.term == 3 and node.raft.vote == 2
+    # Without lease reads nothing changes at restart.
+    plain = RawNode(Config(id=1, voters=(1, 2, 3), check_quorum=True),
+                    storage_with("1/1", "2/2", term=2))
+    plain.step(vote_msg(MT.VOTE, 3, 2, 2))
+    assert plain.term == 3 and plain.raft.vote == 2
+
+
+def test_lease_boot_promise_ends_after_election_tick() -> None:
+    node = RawNode(_lease_cfg(), storage_with("1/1", "2/2", term=2))
+    for _ in range(node.raft.cfg.election_tick):
+        node.tick()
+    assert not node.raft.in_lease()
+    node.step(vote_msg(MT.VOTE, 3, 2, 2))
+    assert node.term == 3 and node.raft.vote == 2
+    # A brand-new node never acknowledged anything: no boot promise, campaign at once.
+    fresh = RawNode(_lease_cfg(), MemoryStorage())
+    assert not fresh.raft.in_lease()
+    fresh.campaign()
+    assert fresh.role == StateRole.PRE_CANDIDATE
+    # A sole voter restarted from its log has no lease to protect: it leads at once.
+    alone = RawNode(Config(id=1, voters=(1,), check_quorum=True, read_only_lease_based=True),
+                    storage_with("1/1", "2/2", term=2, voters=(1,)))
+    alone.campaign()
+    assert alone.role == StateRole.LEADER and alone.term == 3
+
+
+def test_lease_follower_in_lease_refuses_forced_campaign() -> None:
+    node = RawNode(_lease_cfg(), MemoryStorage())
+    node.ready()
+    node.step(Message(type=MT.HEARTBEAT, to=1, from_=2, term=2))
+    node.ready()
+    node.campaign()  # its own vote would help depose a leader whose lease it backs
+    assert node.role == StateRole.FOLLOWER and node.leader_id == 2
+    assert all(m.type == MT.HEARTBEAT_RESP for m in node.ready().messages)
+    # Its own election timeout (at most 2 * election_tick) still starts a campaign.
+    for _ in range(2 * node.raft.cfg.election_tick):
+        node.tick()
+    assert node.role == StateRole.PRE_CANDIDATE
+
+
 def test_learner_and_removed_nodes_never_campaign() -> None:
     node = RawNode(Config(id=3, voters=(1, 2), learners=(3,)), MemoryStorage())
     for _ in range(100):
