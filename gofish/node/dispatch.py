@@ -252,7 +252,7 @@ class Dispatcher:
         if (s.channels or s.patterns) and s.conn.proto == 2 and name not in _SUBSCRIBE_OK:
             return ErrorReply(errors.not_allowed_in_subscribe(name))
         s.conn.cmd = name
-        if "node" in spec.flags:
+        if spec.is_node:
             return spec.handler(self, s, argv)
         if spec.is_write:
             return self.write(s, spec, argv)

@@ -59,9 +59,11 @@ class CommandSpec:
     subcommands: tuple[CommandSpec, ...] = ()
     is_write: bool = field(init=False)
     is_blocking: bool = field(init=False)
+    is_node: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_write", "write" in self.flags)
+        object.__setattr__(self, "is_node", "node" in self.flags)
         object.__setattr__(self, "is_blocking", "blocking" in self.flags)
 
     def arity_ok(self, argc: int) -> bool:
