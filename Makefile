@@ -6,7 +6,7 @@ PORT   ?= 6379
 DIR    ?= ./data
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install serve test test-all lint redis-server bench clean
+.PHONY: install serve test test-all lint redis-server bench bench-cluster clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ lint: install
 # gofish vs Redis 7.0 side by side (writes docs/benchmarks.md).
 bench: install redis-server
 	$(BIN)/python bench/compare.py
+
+bench-cluster: install redis-server
+	$(BIN)/python bench/cluster_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -87,11 +87,10 @@ LOADING = b"LOADING Redis is loading the dataset in memory"
 MAX_CLIENTS = b"ERR max number of clients reached"
 
 # --- replication: what a failed write means (docs/adr/0007-raft-driver.md) ---------------
-#: The command never entered the log (no leader, or another node leads): not applied.
+#: The command never left this node (no reachable leader in time): not applied.
 CLUSTERDOWN = b"CLUSTERDOWN The cluster is down"
-#: The command entered this node's log, but another entry was committed at its index:
-#: it was not applied and never will be; retrying is safe.
-NOT_APPLIED = b"TRYAGAIN leadership changed before the command was committed; it was not applied"
+#: A request the client had already given up on arrived again: not applied.
+STALE_REQUEST = b"ERR stale duplicate request ignored"
 #: The outcome is unknown: the command is in the log but its commit was not seen in time
 #: (or the node stopped first). It may have been applied, now or later.
 UNCONFIRMED = b"TIMEOUT the command may have been applied: its commit was not confirmed"

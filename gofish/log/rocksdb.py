@@ -88,6 +88,7 @@ _K_CONF_STATE: Final = b"conf_state"
 _K_APPLIED: Final = b"applied"
 _K_LOG_START: Final = b"log_start"
 _K_SNAPSHOT: Final = b"snapshot"
+_K_MEMBERS: Final = b"members"
 _KEY_ZERO: Final = index_key(0)
 
 
@@ -156,6 +157,7 @@ class RocksDBStorage:
         self._conf_state: ConfState
         self._applied: int
         self._snapshot: Snapshot
+        self._members: dict[int, bytes]
         self._offset: int
         self._terms: array[int]
         try:
@@ -238,6 +240,11 @@ class RocksDBStorage:
     def conf_state(self) -> ConfState:
         return self._conf_state
 
+    def members(self) -> dict[int, bytes]:
+        """The node's per-member records (opaque to the log: the node keeps each member's
+        address there), as last saved with ``save(members=...)``."""
+        return dict(self._members)
+
     def applied_index(self) -> int:
         """The applied index last recorded with `set_applied` (0 if never)."""
         return self._applied
@@ -272,10 +279,12 @@ class RocksDBStorage:
         *,
         conf_state: ConfState | None = None,
         applied: int | None = None,
+        members: dict[int, bytes] | None = None,
     ) -> int:
         """Write a Ready's worth in one atomic batch, in the order snapshot, entries, hard
-        state (then membership and applied index). Each part means what its single method
-        means. Returns the write's seq (the latest seq if there was nothing to write)."""
+        state (then membership, applied index and member records). Each part means what its
+        single method means; ``members`` replaces the whole `members` record. Returns the
+        write's seq (the latest seq if there was nothing to write)."""
         self._check_open()
         batch = WriteBatch(raw_mode=True)
         low: int | None = None
@@ -313,6 +322,8 @@ class RocksDBStorage:
             self._put_meta(batch, _K_CONF_STATE, conf_state)
         if applied is not None:
             self._put_meta(batch, _K_APPLIED, applied)
+        if members is not None:
+            self._put_meta(batch, _K_MEMBERS, members)
         if batch.is_empty():
             return self._dur.written.seq
         self._write(batch)
@@ -333,6 +344,8 @@ class RocksDBStorage:
             self._conf_state = conf_state
         if applied is not None:
             self._applied = applied
+        if members is not None:
+            self._members = dict(members)
         return self._dur.wrote(self.last_index(), low)
 
     def create_snapshot(self, index: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
@@ -524,6 +537,7 @@ class RocksDBStorage:
         self._conf_state = self._get_meta(_K_CONF_STATE, ConfState, ConfState())
         self._applied = self._get_meta(_K_APPLIED, int, 0)
         self._snapshot = self._get_meta(_K_SNAPSHOT, Snapshot, Snapshot())
+        self._members = self._get_meta(_K_MEMBERS, dict[int, bytes], {})
         return self._get_meta(_K_LOG_START, _LogStart, _LogStart())
 
     def _cut_tail(self, cut: Cut) -> None:

@@ -4,11 +4,14 @@ Ownership: one event loop owns all state. `propose` hands a write to the Raft dr
 (`gofish.node.driver`) and returns a future of its reply; the driver calls `apply` for each
 committed entry in log order; `apply` runs the state machine and then tells the dispatcher
 which keys changed (WATCH, blocked clients). Without ``--cluster`` the node is a one-member
-cluster on the same path, its log in ``<dir>/raft``.
+cluster on the same path, its log in ``<dir>/raft``. With ``--cluster`` (or ``--peer-port``)
+it also runs the peer transport (`gofish.node.transport`) on ``--bind``:``--peer-port``,
+authenticated with the secret in ``--cluster-secret-file``.
 
-Start-up (`run`): the client port opens first; while the driver opens and replays the log,
-commands without the ``loading`` flag get ``-LOADING`` (the dispatcher checks
-``Dispatcher.loading``); then ``ready to accept connections`` is logged.
+Start-up (`run`): the client port opens first, then the peer port; while the driver opens
+and replays the log, commands without the ``loading`` flag get ``-LOADING`` (the dispatcher
+checks ``Dispatcher.loading``); then ``ready to accept connections`` is logged. A node that
+applies its own removal from the cluster stops serving and `run` returns.
 
 Active expiry: ``hz`` times a second the leader proposes the deletion of keys whose time has
 passed (``gofish.expire``, which deletes a key only if it is still expired at the entry's
@@ -18,10 +21,11 @@ time); nothing else deletes them. One such proposal is in flight at a time.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
+import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -29,9 +33,11 @@ import anyio.abc
 
 from gofish.node.commands import register_all
 from gofish.node.commands.pubsub import PubSub
-from gofish.node.config import Config
+from gofish.node.config import Config, ConfigError
 from gofish.node.dispatch import Dispatcher
-from gofish.node.driver import DriverSettings, RaftDriver
+from gofish.node.driver import DriverSettings, NodeRemovedError, RaftDriver
+from gofish.node.membership import parse_cluster
+from gofish.node.transport import PeerTransport, load_cluster_secret
 from gofish.reply import Reply
 from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.machine import StateMachine
@@ -50,12 +56,45 @@ class Node:
         self.datatypes = load_datatypes(self.table)
         register_all(self.table)
         self.sm = StateMachine(self.table, config.partitions)
+        try:
+            peers = parse_cluster(config.cluster)
+        except ValueError as exc:
+            raise ConfigError(f"cluster: {exc}") from None
+        if peers and config.node_id not in peers and not config.join:
+            raise ConfigError(f"node id {config.node_id} is not in --cluster (use --join to "
+                              "add a new node to an existing cluster)")
+        if settings is None:
+            settings = DriverSettings(
+                node_id=config.node_id,
+                voters=tuple(sorted(peers)) or (config.node_id,),
+                join=config.join,
+            )
+        peers.pop(config.node_id, None)
         self.driver = RaftDriver(
             os.path.join(config.dir, "raft"),
             self.apply,
             fsync_policy=lambda: config.appendfsync,
             settings=settings,
+            peers=peers,
         )
+        self.transport: PeerTransport | None = None
+        if peers or config.peer_port or config.join:
+            if not config.cluster_secret_file:
+                raise ConfigError("a cluster node needs --cluster-secret-file")
+            try:
+                secret = load_cluster_secret(config.cluster_secret_file)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cluster secret: {exc}") from None
+            drv = self.driver
+            self.transport = PeerTransport(
+                settings.node_id, {}, secret, drv.step, bind=config.bind,
+                port=config.peer_port, on_peer_state=drv.peer_state,
+                on_snapshot_status=drv.snapshot_status,
+            )
+            drv.transport = self.transport
+        # internal requests (active expiry) are a client of their own
+        self._client = random.getrandbits(63) | 1
+        self._seq = itertools.count(1)
         self.pubsub = PubSub()
         self.dispatcher = Dispatcher(self)
         self.dispatcher.loading = True
@@ -73,10 +112,6 @@ class Node:
         """Propose ``cmd``; the future resolves with its apply's reply (or an error reply,
         see `gofish.node.driver`)."""
         return self.driver.propose(cmd)
-
-    def when_idle(self, fn: Callable[[bool], None]) -> None:
-        """See `RaftDriver.when_idle`."""
-        self.driver.when_idle(fn)
 
     def apply(self, cmd: Command) -> Reply:
         reply = self.sm.apply(cmd)
@@ -102,10 +137,16 @@ class Node:
         keys = self.sm.ks.expired_keys(now, EXPIRE_BATCH)
         if keys:
             d = self.dispatcher
-            cmd = Command(FORMAT_VERSION, 0, 0, d.next_time_ms(), 0, [[b"gofish.expire", *keys]])
+            cmd = Command(FORMAT_VERSION, self._client, next(self._seq), d.next_time_ms(), 0,
+                          [[b"gofish.expire", *keys]])
             self._expiring = self.propose(cmd)
-            self.expired_keys += len(keys)
+            self._expiring.add_done_callback(self._count_expired)
         return len(keys)
+
+    def _count_expired(self, fut: asyncio.Future[Any]) -> None:
+        """The expiry entry was applied: count the keys it deleted (INFO expired_keys)."""
+        if not fut.cancelled() and type(fut.result()) is int:
+            self.expired_keys += fut.result()
 
     async def _expire_loop(self) -> None:
         while True:
@@ -136,6 +177,10 @@ class Node:
                  self.driver.path)
         task_status.started(server.port)
         try:
+            if self.transport is not None:
+                await self.transport.start()
+                log.info("node %d: peer port %s:%d", self.driver.id, cfg.bind,
+                         self.transport.port)
             await self.driver.start()
             await self.driver.wait_serving()
             self.dispatcher.loading = False
@@ -144,9 +189,13 @@ class Node:
                 tg.start_soon(self._expire_loop)
                 exc = await self.driver.wait_failed()
                 tg.cancel_scope.cancel()
+            if isinstance(exc, NodeRemovedError):
+                return
             raise RuntimeError("the Raft log failed; restart to recover") from exc
         finally:
             self.dispatcher.loading = True
             server.close()
             with anyio.CancelScope(shield=True):
+                if self.transport is not None:
+                    await self.transport.close()
                 await self.driver.aclose()

@@ -9,6 +9,7 @@ import sys
 
 import anyio
 
+from gofish.node.cluster_cli import add_cluster_parser, run_cluster
 from gofish.node.config import APPENDFSYNC, Config, ConfigError
 
 
@@ -23,6 +24,15 @@ def _server_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--partitions", type=int, help="number of keyspace partitions (default 64)")
     p.add_argument("--maxclients", type=int, help="maximum number of clients (default 10000)")
     p.add_argument("--loglevel", choices=("debug", "verbose", "notice", "warning"))
+    c = p.add_argument_group("cluster")
+    c.add_argument("--node-id", type=int, help="this node's id in the cluster (default 1)")
+    c.add_argument("--peer-port", type=int, help="port for Raft traffic between nodes")
+    c.add_argument("--cluster", metavar="ID=HOST:PORT,...",
+                   help="the founding members and their peer addresses")
+    c.add_argument("--cluster-secret-file", metavar="FILE",
+                   help="file holding the secret every node of the cluster shares")
+    c.add_argument("--join", action="store_true", default=None,
+                   help="a new node, to be added to a running cluster with RAFT ADD")
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -30,10 +40,13 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.config:
         cfg.load_file(args.config)
     for name in ("port", "bind", "dir", "appendfsync", "requirepass", "partitions",
-                 "maxclients", "loglevel"):
+                 "maxclients", "loglevel", "node_id", "peer_port", "cluster",
+                 "cluster_secret_file", "join"):
         value = getattr(args, name)
         if value is not None:
-            cfg.set(name, str(value), startup=True)
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            cfg.set(name.replace("_", "-"), str(value), startup=True)
     cfg.validate()
     return cfg
 
@@ -43,19 +56,27 @@ async def _serve(cfg: Config) -> None:
 
     node = Node(cfg)
     async with anyio.create_task_group() as tg:
-        await tg.start(node.run)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                logging.getLogger("gofish").info("shutting down")
-                tg.cancel_scope.cancel()
-                break
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    logging.getLogger("gofish").info("shutting down")
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await node.run()
+        tg.cancel_scope.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gofish", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _server_parser(sub)
+    add_cluster_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "cluster":
+        raise SystemExit(run_cluster(args))
     try:
         cfg = build_config(args)
     except (ConfigError, OSError) as exc:
@@ -64,10 +85,15 @@ def main(argv: list[str] | None = None) -> None:
     level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
              "warning": logging.WARNING}[cfg.loglevel]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gofish.node.driver_types import NodeRemovedError
+
     try:
         anyio.run(_serve, cfg, backend_options={"use_uvloop": True})
     except KeyboardInterrupt:
         pass
+    except (ConfigError, NodeRemovedError) as exc:
+        print(f"gofish: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
 if __name__ == "__main__":

@@ -66,6 +66,12 @@ class Config:
     read_consistency: str = "linearizable"
     save: str = "3600 1 300 100 60 10000"
     loglevel: str = "notice"
+    # cluster (all fixed at start)
+    node_id: int = 1
+    peer_port: int = 0
+    cluster: str = ""
+    cluster_secret_file: str = ""
+    join: bool = False
     # settings reported for client compatibility (redis-benchmark reads these)
     appendonly: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -88,6 +94,11 @@ class Config:
             "save": ("save", str, True),
             "loglevel": ("loglevel", _choice(("debug", "verbose", "notice", "warning")), True),
             "appendonly": ("appendonly", _yesno, False),
+            "node-id": ("node_id", int, False),
+            "peer-port": ("peer_port", int, False),
+            "cluster": ("cluster", str, False),
+            "cluster-secret-file": ("cluster_secret_file", str, False),
+            "join": ("join", _yesno, False),
         }
 
     def names(self) -> list[str]:
@@ -130,6 +141,10 @@ class Config:
             raise ConfigError("port must be 0..65535")
         if self.partitions < 1 or self.partitions > 16384:
             raise ConfigError("partitions must be 1..16384")
+        if not 0 <= self.peer_port <= 65535:
+            raise ConfigError("peer-port must be 0..65535")
+        if not 1 <= self.node_id < 2**63:
+            raise ConfigError("node-id must be a positive integer")
 
 
 def field_names() -> list[str]:

@@ -17,6 +17,12 @@ Rules:
   after it, and their replies are still sent in command order.
 - A write's reply is the future `Node.propose` returns, resolved by the apply (or with an
   error reply when the log could not take it, see `gofish.node.driver`).
+- Reads wait for a read point (`gofish.node.reads`) unless the connection's consistency is
+  ``stale``: one per received batch of commands, shared by every read in it (a point
+  requested after a read arrived is valid for it), so a pipeline of GETs costs one ReadIndex.
+- Every write is a request ``(client, seq)``: ``client`` is random per connection, ``seq``
+  counts its writes, and ``acked`` (the oldest seq still awaiting its reply) lets the state
+  machine forget replies it will not be asked for again (`gofish.statemachine.sessions`).
 - After every apply the node looks at the keys it changed (``Keyspace.dirty``): sessions
   watching them are marked dirty (their EXEC aborts), clients blocked on them retry.
 - A blocked client is woken by the apply of a change to one of its keys and proposes its
@@ -64,6 +70,7 @@ class _NoReply:
 
 
 NO_REPLY = _NoReply()
+_NO_POINT = object()
 
 
 class Session:
@@ -72,6 +79,7 @@ class Session:
     __slots__ = (
         "conn", "id", "authed", "multi", "multi_error", "watched", "watch_dirty",
         "channels", "patterns", "seq", "waiter", "lib_name", "lib_ver", "closed",
+        "client", "outstanding", "consistency", "barrier", "barrier_mode", "watch_from",
     )
 
     def __init__(self, conn: Connection, authed: bool) -> None:
@@ -82,6 +90,8 @@ class Session:
         self.multi_error = False
         self.watched: set[bytes] = set()
         self.watch_dirty = False
+        #: entries the state machine had applied when the first watched key was watched
+        self.watch_from = 0
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
         self.seq = 0
@@ -89,6 +99,15 @@ class Session:
         self.lib_name = b""
         self.lib_ver = b""
         self.closed = False
+        #: the request-id client of this connection's writes (random: unique cluster-wide)
+        self.client = random.getrandbits(63) | 1
+        #: seqs of this connection's writes still waiting for their reply, oldest first
+        self.outstanding: dict[int, None] = {}
+        #: READCONSISTENCY of this connection; None: the server's read-consistency
+        self.consistency: str | None = None
+        #: the read point of the batch being executed (`_NO_POINT`: none asked for yet)
+        self.barrier: Any = _NO_POINT
+        self.barrier_mode = ""
 
     @property
     def subscriptions(self) -> int:
@@ -165,6 +184,7 @@ class Dispatcher:
 
     def execute(self, conn: Connection, commands: list[list[bytes]]) -> Awaitable[None] | None:
         s = cast(Session, conn.session)
+        s.barrier = _NO_POINT
         reply = conn.reply
         for i, argv in enumerate(commands):
             res = self.dispatch(s, argv)
@@ -256,7 +276,35 @@ class Dispatcher:
             return spec.handler(self, s, argv)
         if spec.is_write:
             return self.write(s, spec, argv)
+        mode = s.consistency or self.node.config.read_consistency
+        if mode != "stale":
+            point = s.barrier
+            if point is _NO_POINT or s.barrier_mode != mode:
+                point = s.barrier = self.node.driver.read_point(mode)
+                s.barrier_mode = mode
+            if point is not None:
+                if not point.done():
+                    out: asyncio.Future[Any] = point.get_loop().create_future()
+                    point.add_done_callback(partial(self._read_at, spec, argv, out))
+                    return out
+                if point.result() is not None:
+                    return point.result()
         return self.sm.read(spec, argv, int(time.time() * 1000))
+
+    def _read_at(
+        self, spec: CommandSpec, argv: list[bytes], out: asyncio.Future[Any],
+        point: asyncio.Future[Any],
+    ) -> None:
+        if out.done():
+            return
+        err = point.result()
+        if err is not None:
+            out.set_result(err)
+            return
+        try:
+            out.set_result(self.sm.read(spec, argv, int(time.time() * 1000)))
+        except Exception as exc:  # reported by the server, which closes the connection
+            out.set_exception(exc)
 
     def _reject(self, s: Session, message: bytes) -> ErrorReply:
         self.stats_rejected += 1
@@ -273,11 +321,33 @@ class Dispatcher:
         self._last_time_ms = now
         return now
 
-    def make_command(self, s: Session, argvs: list[list[bytes]], multi: bool) -> Command:
+    def make_command(
+        self,
+        s: Session,
+        argvs: list[list[bytes]],
+        multi: bool,
+        watch: tuple[list[bytes], int] | None = None,
+    ) -> Command:
+        """A new request of session ``s``; `track` must see its future."""
         s.seq += 1
+        seq = s.seq
+        out = s.outstanding
+        out[seq] = None
+        if watch is None:
+            return Command(
+                FORMAT_VERSION, s.client, seq, self.next_time_ms(), random.getrandbits(64),
+                argvs, multi, next(iter(out)),
+            )
         return Command(
-            FORMAT_VERSION, s.id, s.seq, self.next_time_ms(), random.getrandbits(64), argvs, multi
+            FORMAT_VERSION, s.client, seq, self.next_time_ms(), random.getrandbits(64), argvs,
+            multi, next(iter(out)), watch[0], watch[1],
         )
+
+    @staticmethod
+    def track(s: Session, cmd: Command, fut: asyncio.Future[Any]) -> asyncio.Future[Any]:
+        """Forget ``cmd`` as outstanding once its reply is in (see `make_command`)."""
+        fut.add_done_callback(partial(_forget, s.outstanding, cmd.seq))
+        return fut
 
     def write(self, s: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
         """Check and propose; returns an error reply or the future of the apply's reply.
@@ -288,7 +358,8 @@ class Dispatcher:
                 spec.check(argv)
             except CommandError as exc:
                 return ErrorReply(exc.message)
-        fut = self.node.propose(self.make_command(s, [argv], False))
+        cmd = self.make_command(s, [argv], False)
+        fut = self.track(s, cmd, self.node.propose(cmd))
         if spec.is_blocking:
             out: asyncio.Future[Any] = fut.get_loop().create_future()
             fut.add_done_callback(partial(self._first_attempt, s, argv, out))
@@ -329,6 +400,8 @@ class Dispatcher:
                         loop.call_soon(self._retry, w)
 
     def watch(self, s: Session, keys: list[bytes]) -> None:
+        if not s.watched:
+            s.watch_from = self.sm.entries_applied
         for key in keys:
             if key not in s.watched:
                 s.watched.add(key)
@@ -391,7 +464,8 @@ class Dispatcher:
         if w.session.waiter is not w or w.future.done():
             return
         w.retrying = True
-        fut = self.node.propose(self.make_command(w.session, [w.argv], False))
+        cmd = self.make_command(w.session, [w.argv], False)
+        fut = self.track(w.session, cmd, self.node.propose(cmd))
         fut.add_done_callback(partial(self._retried, w))
 
     def _retried(self, w: Waiter, fut: asyncio.Future[Any]) -> None:
@@ -429,6 +503,10 @@ class Dispatcher:
         else:
             self._end(w, reply)
         return True
+
+
+def _forget(outstanding: dict[int, None], seq: int, _fut: asyncio.Future[Any]) -> None:
+    outstanding.pop(seq, None)
 
 
 def _deliver(conn: Connection, fut: asyncio.Future[Any]) -> None:

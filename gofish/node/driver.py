@@ -34,7 +34,19 @@ Rules:
   through ``apply`` in chunks, yielding to the loop between them (clients meanwhile get
   LOADING from the dispatcher), then starts the `RawNode` with ``applied`` = the replayed
   index. A sole voter campaigns at once; it is *serving* once it has applied the first entry
-  of its own term, so everything it acknowledged before a crash is visible again.
+  of its own term, so everything it acknowledged before a crash is visible again. A member
+  of a larger cluster serves as soon as it runs: its reads go through read points
+  (`gofish.node.reads`) and its writes through the leader, so it never answers from a state
+  older than what was acknowledged.
+- **Proposals are requests** identified by ``(client, seq)`` (ADR 0009). A follower
+  forwards them to the leader (PROPOSE, batched per loop iteration); the leader appends
+  them. Whoever proposed waits for the *local* apply of an entry with that id and answers
+  with its reply (apply is deterministic: the leader's reply is the same). When the leader
+  changes, or the link to it comes back, every unanswered proposal is sent again: the state
+  machine applies a request once and answers a duplicate with the first reply.
+- **Membership** (`gofish.node.membership`): a new store is founded with bootstrap entries;
+  conf changes carry the new member's address; the leader promotes caught-up learners; a
+  node that applies its own removal stops (`NodeRemovedError`).
 """
 
 from __future__ import annotations
@@ -45,7 +57,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -53,47 +64,61 @@ import anyio.abc
 
 from gofish.errors import LOADING
 from gofish.log.rocksdb import RocksDBStorage
+from gofish.node import driver_members, driver_requests
 from gofish.node.driver_types import (
     CLUSTERDOWN,
     EARLY,
-    NOT_APPLIED,
     UNCONFIRMED,
     Apply,
     DriverSettings,
     DriverStatistics,
+    NodeRemovedError,
     Proposal,
     Stage,
     Transport,
     settle,
 )
 from gofish.node.entry_cache import CachedLog
-from gofish.node.idle_gate import IdleGate
+from gofish.node.membership import (
+    AddressBook,
+    bootstrap_entries,
+)
+from gofish.node.reads import ReadPoints
 from gofish.node.replay import replay_log
+from gofish.node.sync_thread import SyncThread
 from gofish.raft import (
+    ConfChangeType,
     Config,
     ConfState,
     Entry,
+    EntryType,
     HardState,
     Message,
+    MessageType,
     ProposalDroppedError,
     RawNode,
     Ready,
     SoftState,
     StateRole,
-    decode_conf_change,
 )
-from gofish.reply import ErrorReply
+from gofish.reply import OK, ErrorReply
 from gofish.statemachine.entry import Command, decode_command, encode_command
 
 __all__ = [
     "CLUSTERDOWN",
     "DriverSettings",
     "DriverStatistics",
-    "NOT_APPLIED",
+    "NodeRemovedError",
     "RaftDriver",
     "Transport",
     "UNCONFIRMED",
 ]
+
+_LEADER = StateRole.LEADER
+_PROPOSE = MessageType.PROPOSE
+_NORMAL = EntryType.NORMAL
+#: at most this many missed ticks are run after a stall (more would change nothing)
+_MAX_CATCH_UP_TICKS = 64
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +129,7 @@ class RaftDriver:
     ``apply`` is called for every committed command entry in log order, on the loop, and its
     return value is the reply of the proposal that made the entry. ``fsync_policy`` returns
     ``"always"``, ``"everysec"`` or ``"no"`` (read at every Ready, so it can change live).
+    ``peers`` are member addresses given on the command line (they override stored ones).
     Construction does no I/O; `start` opens the store under ``path``.
     """
 
@@ -115,6 +141,7 @@ class RaftDriver:
         fsync_policy: Callable[[], str] = lambda: "always",
         settings: DriverSettings | None = None,
         transport: Transport | None = None,
+        peers: dict[int, tuple[str, int]] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.settings = settings or DriverSettings()
@@ -122,38 +149,49 @@ class RaftDriver:
         self.transport = transport
         self._apply_cb = apply
         self._policy = fsync_policy
+        self._peer_overrides = dict(peers or {})
         self.storage: RocksDBStorage | None = None
         self._log: CachedLog | None = None  # what Raft reads and the driver writes through
         self._rn: RawNode | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._sync_thread: SyncThread | None = None
         #: index of the last entry applied (by the replay or from Readies)
         self.applied_index = 0
-        # proposals in the log waiting for their apply, by index (insertion = index order)
-        self._pending: dict[int, Proposal] = {}
-        # proposals waiting for a leader: (cmd, future, deadline)
-        self._awaiting: collections.deque[tuple[Command, asyncio.Future[Any], float]] = (
-            collections.deque()
-        )
-        self._gate = IdleGate(self._propose_into, self._log_applied)
+        #: member addresses and promotion flags (`gofish.node.membership`)
+        self.book = AddressBook()
+        # proposals waiting for their apply, by request id (client, seq), oldest first
+        self._pending: dict[tuple[int, int], Proposal] = {}
+        # this node's own appends (as leader) by index: their apply needs no decoding
+        self._local: dict[int, Proposal] = {}
+        # proposals that could not leave the node yet (no reachable leader)
+        self._awaiting: collections.deque[Proposal] = collections.deque()
+        self._forward: list[Entry] = []  # entries to forward to the leader this iteration
+        self._known_leader = 0
+        self._cut_off_since = 0.0  # loop time since when no leader was reachable (0: one is)
+        self.reads = ReadPoints(self, self.settings.read_timeout)
+        self._conf_waiters: dict[bytes, tuple[asyncio.Future[Any], float]] = {}
+        self._transfer_waiters: list[tuple[int, asyncio.Future[Any], float]] = []
         self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._stages: collections.deque[Stage] = collections.deque()
         self._saved_hs = HardState()
         self._scheduled = False
         self._syncing = False
-        self._sync_future: asyncio.Future[int] | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
         self._everysec_handle: asyncio.TimerHandle | None = None
         self._next_tick = 0.0
         self._lead_index = 0  # first index of this node's current leadership
         self._serving = False
         self._closed = False
+        self.removed = False
         self._failure: BaseException | None = None
         self._serving_or_failed: anyio.Event | None = None
         self._failed_event: anyio.Event | None = None
         # statistics
         self._readies = 0
+        self._ticks = 0
         self._proposals = 0
+        self._forwarded = 0
+        self._resent = 0
         self._entries_applied = 0
         self._ready_seconds_max = 0.0
         self._tick_lag_max = 0.0
@@ -170,7 +208,13 @@ class RaftDriver:
     @property
     def is_leader(self) -> bool:
         rn = self._rn
-        return rn is not None and rn.raft.role == StateRole.LEADER
+        return rn is not None and rn.raft.role == _LEADER
+
+    @property
+    def sole_voter(self) -> bool:
+        """This node is the only voter (reads need no read point once it serves)."""
+        rn = self._rn
+        return rn is not None and rn.raft.trk.voters == {self.id}
 
     @property
     def role(self) -> str:
@@ -219,44 +263,73 @@ class RaftDriver:
             sync_seconds_total=st.sync_seconds_total if st is not None else 0.0,
             sync_seconds_max=st.sync_seconds_max if st is not None else 0.0,
             waiting_readies=len(self._stages),
-            pending_proposals=len(self._pending),
+            pending_proposals=len(self._pending) + len(self._awaiting),
             ready_seconds_max=self._ready_seconds_max,
             tick_lag_max=self._tick_lag_max,
             replayed_entries=self._replayed,
             replay_seconds=self._replay_seconds,
+            forwarded=self._forwarded,
+            resent=self._resent,
+            read_requests=self.reads.requests,
         )
+
+    def now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the store, replay the committed log through ``apply``, start Raft.
+        """Open the store (founding the membership of an empty one), replay the committed
+        log through ``apply``, start Raft.
 
         Returns once the `RawNode` runs (see `wait_serving` for when clients may be served).
         Raises `gofish.log.rocksdb.CorruptLogError` on a damaged log, RocksDB's error if the
-        directory is in use.
+        directory is in use, `NodeRemovedError` if this node was removed from its cluster.
         """
         self._loop = asyncio.get_running_loop()
         self._serving_or_failed = anyio.Event()
         self._failed_event = anyio.Event()
         os.makedirs(self.path, exist_ok=True)
-        self.storage = await anyio.to_thread.run_sync(RocksDBStorage, self.path)
-        self._saved_hs = self.storage.hard_state
-        await self._replay()
+        self.storage = st = await anyio.to_thread.run_sync(RocksDBStorage, self.path)
         s = self.settings
+        fresh = st.last_index() == 0 and st.hard_state == HardState() and not (
+            st.conf_state.voters or st.conf_state.learners)
+        if fresh and not s.join and s.voters:
+            boot = bootstrap_entries(s.voters)
+            st.save(HardState(term=1, vote=0, commit=len(boot)), boot)
+            log.info("founded a cluster of %d voter(s): %s", len(boot),
+                     ",".join(map(str, sorted(set(s.voters)))))
+        self._saved_hs = st.hard_state
+        self.book = AddressBook.from_records(st.members())
+        await self._replay()
+        cs = st.conf_state
+        if (cs.voters or cs.learners) and self.id not in cs.voters + cs.learners:
+            raise NodeRemovedError(f"node {self.id} is not a member of its cluster (removed)")
+        self.book.override(self._peer_overrides)
+        if self.book.records() != st.members():
+            st.save(members=self.book.records())
+        if self.transport is not None:
+            for n, _ in self.book.members.items():
+                addr = self.book.addr(n)
+                if n != self.id and addr is not None:
+                    self.transport.add_peer(n, addr)
         cfg = Config(
             id=self.id,
-            voters=s.voters,
+            voters=() if s.join else s.voters,
             election_tick=s.election_tick,
             heartbeat_tick=s.heartbeat_tick,
             applied=self.applied_index,
+            check_quorum=True,
+            read_only_lease_based=True,
             seed=int.from_bytes(os.urandom(4), "big"),
         )
-        self._log = CachedLog(self.storage)
+        self._log = CachedLog(st)
         self._rn = RawNode(cfg, self._log)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gofish-fsync")
+        self._sync_thread = SyncThread(st.sync, self._loop, self._sync_done)
         if self._rn.raft.conf_state().voters == (self.id,):
             self._rn.campaign()  # alone: no need to wait for an election timeout
-        elif not self._rn.raft.conf_state().voters:
-            self._set_serving()
+        else:
+            self._set_serving()  # reads and writes go through the leader (module rules)
         self._next_tick = self._loop.time() + s.tick_interval
         self._tick_handle = self._loop.call_at(self._next_tick, self._on_tick)
         self._everysec_handle = self._loop.call_later(s.everysec_interval, self._on_everysec)
@@ -270,7 +343,8 @@ class RaftDriver:
             raise self._failure
 
     async def wait_failed(self) -> BaseException:
-        """Wait until the driver fails (a storage error, an undecodable entry); return why."""
+        """Wait until the driver fails (a storage error, an undecodable entry, this node's
+        removal); return why."""
         assert self._failed_event is not None, "start() first"
         await self._failed_event.wait()
         assert self._failure is not None
@@ -285,28 +359,24 @@ class RaftDriver:
         for h in (self._tick_handle, self._everysec_handle):
             if h is not None:
                 h.cancel()
-        self._fail_waiting(ErrorReply(UNCONFIRMED))
+        driver_requests.fail_waiting(self, ErrorReply(UNCONFIRMED))
         st = self.storage
-        if self._sync_future is not None and not self._sync_future.done():
-            try:
-                await self._sync_future
-            except Exception:
-                pass
+        if self._sync_thread is not None:
+            # waits for a running sync; the thread's last report finds the driver closed
+            await anyio.to_thread.run_sync(self._sync_thread.stop)
         if st is not None:
-            if self._failure is None and self._executor is not None:
+            if self._failure is None and self._sync_thread is not None:
                 try:
-                    await asyncio.get_running_loop().run_in_executor(self._executor, st.sync)
+                    await anyio.to_thread.run_sync(st.sync)
                 except Exception:
                     log.exception("final sync of the Raft log failed")
             st.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
 
     # --- replay -----------------------------------------------------------------------------
     async def _replay(self) -> None:
         st = self.storage
         assert st is not None
-        done = await replay_log(st, self._apply_cb, self.settings)
+        done = await replay_log(st, self._apply_cb, self.settings, self.book)
         self.applied_index = done.applied_index
         self._replayed = done.entries
         self._replay_seconds = done.seconds
@@ -314,63 +384,60 @@ class RaftDriver:
     # --- proposals --------------------------------------------------------------------------
     def propose(self, cmd: Command) -> asyncio.Future[Any]:
         """Propose ``cmd``; the future resolves with its apply's reply, or with an error
-        reply: LOADING (not started), CLUSTERDOWN, NOT_APPLIED or UNCONFIRMED."""
+        reply: LOADING (not started), CLUSTERDOWN or UNCONFIRMED (`driver_types`).
+        ``(cmd.client, cmd.seq)`` must identify the request uniquely."""
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        if self._gate and not self._gate.bypass:
-            self._gate.hold(cmd, fut, loop.time() + self.settings.proposal_timeout)
-        else:
-            self._propose_into(cmd, fut)
+        self._propose_into(cmd, fut)
         return fut
 
-    def _propose_into(
-        self, cmd: Command, fut: asyncio.Future[Any], deadline: float | None = None
-    ) -> None:
+    def _propose_into(self, cmd: Command, fut: asyncio.Future[Any]) -> None:
         rn = self._rn
-        if rn is None or self._closed:
-            fut.set_result(ErrorReply(CLUSTERDOWN if self._closed else LOADING))
+        if rn is None or self._closed or self._failure is not None:
+            fut.set_result(ErrorReply(LOADING if rn is None and not self._closed
+                                      else CLUSTERDOWN))
             return
-        raft = rn.raft
-        if raft.role != StateRole.LEADER or raft.lead_transferee:
-            self._wait_for_leader(cmd, fut, deadline)
-            return
-        try:
-            index = rn.propose(encode_command(cmd))
-        except ProposalDroppedError:
-            self._wait_for_leader(cmd, fut, deadline)
-            return
-        self._proposals += 1
-        pending = self._pending
-        old = pending.pop(index, None)
-        if old is not None:  # our older entry at this index was truncated from our log
-            settle(old.future, ErrorReply(UNCONFIRMED))
         assert self._loop is not None
-        pending[index] = Proposal(raft.term, fut, cmd, self._loop.time()
-                                   + self.settings.proposal_timeout)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._on_ready)
+        now = self._loop.time()
+        p = Proposal(fut, cmd, now + self.settings.proposal_timeout)
+        self._proposals += 1
+        if self._submit(p):
+            self._pending[(cmd.client, cmd.seq)] = p
+        else:
+            p.deadline = now + self.settings.leader_wait
+            self._awaiting.append(p)
 
-    def _wait_for_leader(
-        self, cmd: Command, fut: asyncio.Future[Any], deadline: float | None
-    ) -> None:
+    def _submit(self, p: Proposal) -> bool:
+        """Append ``p`` (leader) or forward it to a reachable leader; False if neither."""
         rn = self._rn
-        assert rn is not None and self._loop is not None
-        if rn.leader_id and rn.leader_id != self.id:
-            fut.set_result(ErrorReply(CLUSTERDOWN))  # forwarding to the leader: later
-            return
-        if deadline is None:
-            deadline = self._loop.time() + self.settings.leader_wait
-        self._awaiting.append((cmd, fut, deadline))
-
-    def _flush_awaiting(self) -> None:
-        awaiting, self._awaiting = self._awaiting, collections.deque()
-        for cmd, fut, deadline in awaiting:
-            if not fut.done():
-                self._propose_into(cmd, fut, deadline)
+        assert rn is not None
+        raft = rn.raft
+        if not p.data:
+            p.data = encode_command(p.cmd)
+        if raft.role == _LEADER:
+            if raft.lead_transferee:
+                return False
+            try:
+                index = rn.propose(p.data)
+            except ProposalDroppedError:
+                return False
+            p.term, p.index, p.sent = raft.term, index, True
+            self._local[index] = p
+            self._schedule()
+            return True
+        lead = raft.lead
+        if lead and lead != self.id and self.transport is not None \
+                and self.transport.is_connected(lead):
+            p.index, p.sent = 0, True
+            self._forward.append(Entry(0, 0, _NORMAL, p.data))
+            self._forwarded += 1
+            self._schedule()
+            return True
+        return False
 
     def wait_applied(self, index: int) -> asyncio.Future[None]:
-        """A future done once every entry up to ``index`` is applied."""
+        """A future done once every entry up to ``index`` is applied (cancelled if the
+        driver stops first)."""
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         if self.applied_index >= index:
@@ -379,24 +446,42 @@ class RaftDriver:
             self._applied_waiters.append((index, fut))
         return fut
 
-    def is_idle(self) -> bool:
-        """True when every entry of the log is applied and nothing waits at the gate."""
-        return not self._gate and self._log_applied()
-
-    def _log_applied(self) -> bool:
-        return self.applied_index >= self.last_index()
-
-    def when_idle(self, fn: Callable[[bool], None]) -> None:
-        """Call ``fn(True)`` at a moment when every entry in the log is applied (now, if it
-        is). Proposals made after this call are held back until ``fn`` has run, so
-        anything ``fn`` proposes lands in the log right after what it saw applied; they are
-        then proposed in their order. ``fn(False)`` if that moment does not come within
-        ``proposal_timeout`` (``fn`` should then not propose). See `IdleGate`.
-
-        This is WATCH's EXEC check: no write can slip between the check and the
-        transaction's entry."""
+    # --- reads ------------------------------------------------------------------------------
+    def read_point(self, mode: str) -> asyncio.Future[Any] | None:
+        """When may a read with consistency ``mode`` (linearizable|lease|stale) run? None:
+        now. Else a future resolved with None once it may, or with an error reply
+        (`gofish.node.reads`)."""
+        if mode == "stale" or (self._serving and self.sole_voter and self.is_leader):
+            return None
+        rn = self._rn
         loop = self._loop or asyncio.get_running_loop()
-        self._gate.wait(fn, loop.time() + self.settings.proposal_timeout)
+        if rn is None or self._closed or self._failure is not None:
+            fut: asyncio.Future[Any] = loop.create_future()
+            fut.set_result(ErrorReply(LOADING if rn is None else CLUSTERDOWN))
+            return fut
+        return self.reads.wait(loop, mode == "lease")
+
+    def request_read_index(self, ctx: bytes) -> None:
+        rn = self._rn
+        if rn is not None and not self._closed:
+            rn.read_index(ctx)
+            self._schedule()
+
+    # --- membership (gofish.node.driver_members) ---------------------------------------------
+    def change_member(self, kind: ConfChangeType, node: int, addr: str = "") -> asyncio.Future[Any]:
+        """Propose a membership change; the future resolves with +OK once it is applied
+        here, or an error reply. ADD_LEARNER with an address: the leader promotes it once
+        caught up."""
+        return driver_members.change_member(self, kind, node, addr)
+
+    def transfer_leader(self, to: int) -> asyncio.Future[Any]:
+        """Hand leadership to voter ``to``; resolves +OK once it leads (as seen here)."""
+        return driver_members.transfer_leader(self, to)
+
+    def peers(self) -> list[tuple[int, str, str, int, int, bool]]:
+        """Every other member: (id, address, voter|learner, match, lag, connected). Match
+        and lag are known on the leader only (0 elsewhere)."""
+        return driver_members.peers(self)
 
     # --- peers ------------------------------------------------------------------------------
     def step(self, msg: Message) -> None:
@@ -413,10 +498,16 @@ class RaftDriver:
 
     def peer_state(self, peer: int, up: bool) -> None:
         """The transport's connection to ``peer`` came up or went down (down: Raft stops
-        streaming to it and probes again)."""
-        if not up and self._rn is not None and not self._closed:
-            self._rn.report_unreachable(peer)
-            self._schedule()
+        streaming to it and probes again; up to the leader: resend what waits)."""
+        rn = self._rn
+        if rn is None or self._closed:
+            return
+        if not up:
+            rn.report_unreachable(peer)
+        elif peer == rn.raft.lead:
+            driver_requests.resubmit(self)
+            self.reads.resend()
+        self._schedule()
 
     def snapshot_status(self, peer: int, failed: bool) -> None:
         """The transport finished sending a SNAPSHOT message to ``peer``."""
@@ -437,6 +528,8 @@ class RaftDriver:
         rn = self._rn
         if rn is None or self._closed:
             return
+        if self._forward:
+            driver_requests.flush_forward(self)
         t0 = time.perf_counter()
         for _ in range(2):
             if self._failure is not None or not rn.has_ready():
@@ -471,6 +564,8 @@ class RaftDriver:
         # (2) apply what is committed: persisted and, under "always", synced already
         if rd.committed_entries:
             self._apply_entries(rd.committed_entries)
+        for rs in rd.read_states:
+            self.reads.answered(rs.request_ctx, rs.index)
         # (3) send and advance once durable, in Ready order
         wait = rd.must_sync and (vote_changed or self._policy() == "always")
         if not wait and not self._stages:
@@ -500,49 +595,46 @@ class RaftDriver:
     def _on_soft_state(self, ss: SoftState) -> None:
         rn = self._rn
         assert rn is not None
-        if ss.role == StateRole.LEADER:
+        if ss.role == _LEADER and ss.leader == self.id:
             self._lead_index = rn.last_index  # the new term's first (empty) entry
             log.info("became the Raft leader (term %d)", rn.term)
-            self._flush_awaiting()
-        elif ss.leader and ss.leader != self.id:
-            awaiting, self._awaiting = self._awaiting, collections.deque()
-            for _, fut, _ in awaiting:
-                settle(fut, ErrorReply(CLUSTERDOWN))
-            if not self._serving:
-                self._set_serving()
+        if ss.leader != self._known_leader:
+            self._known_leader = ss.leader
+            if ss.leader:
+                log.info("node %d leads (term %d)", ss.leader, rn.term)
+                driver_requests.resubmit(self)
+                self.reads.resend()
+        if self._transfer_waiters and ss.leader:
+            keep = []
+            for to, fut, deadline in self._transfer_waiters:
+                if to == ss.leader:
+                    settle(fut, OK)
+                else:
+                    keep.append((to, fut, deadline))
+            self._transfer_waiters = keep
 
     # --- applying ---------------------------------------------------------------------------
     def _apply_entries(self, ents: list[Entry]) -> None:
+        local = self._local
         pending = self._pending
         apply = self._apply_cb
         for e in ents:
-            p = pending.pop(e.index, None) if pending else None
             if e.type:
-                self._apply_conf_change(e)
-                reply: Any = None
+                driver_members.apply_conf_change(self, e)
             elif e.data:
-                if p is not None and p.term == e.term:
-                    reply = apply(p.cmd)
-                else:
-                    reply = apply(decode_command(e.data))
-            else:
-                reply = None
+                p = local.pop(e.index, None) if local else None
+                cmd = p.cmd if p is not None and p.term == e.term else decode_command(e.data)
+                reply = apply(cmd)
+                if pending:
+                    q = pending.pop((cmd.client, cmd.seq), None)
+                    if q is not None:
+                        settle(q.future, reply)
             self.applied_index = e.index
-            if p is not None and not p.future.done():
-                p.future.set_result(reply if p.term == e.term else ErrorReply(NOT_APPLIED))
         self._entries_applied += len(ents)
         if self._applied_waiters:
             self._wake_applied()
-        if self._gate:
-            self._gate.drain()
         if not self._serving and self._lead_index and self.applied_index >= self._lead_index:
             self._set_serving()
-
-    def _apply_conf_change(self, e: Entry) -> None:
-        rn, st = self._rn, self._log
-        assert rn is not None and st is not None
-        cs = rn.apply_conf_change(decode_conf_change(e.data))
-        st.save(conf_state=cs)
 
     def _wake_applied(self) -> None:
         applied = self.applied_index
@@ -563,17 +655,14 @@ class RaftDriver:
     def _start_sync(self) -> None:
         if self._syncing or self._closed or self._failure is not None:
             return
-        st, loop, ex = self.storage, self._loop, self._executor
-        assert st is not None and loop is not None and ex is not None
+        assert self._sync_thread is not None
         self._syncing = True
-        self._sync_future = fut = loop.run_in_executor(ex, st.sync)
-        fut.add_done_callback(self._sync_done)
+        self._sync_thread.request()
 
-    def _sync_done(self, fut: asyncio.Future[int]) -> None:
+    def _sync_done(self, _seq: int, exc: BaseException | None) -> None:
         self._syncing = False
-        if self._closed or fut.cancelled():
+        if self._closed:
             return
-        exc = fut.exception()
         if exc is not None:
             self._fail(exc)
             return
@@ -608,63 +697,53 @@ class RaftDriver:
     def _on_tick(self) -> None:
         if self._closed:
             return
-        loop, rn = self._loop, self._rn
-        assert loop is not None and rn is not None
-        now = loop.time()
-        lag = now - self._next_tick
+        loop = self._loop
+        assert loop is not None
+        lag = loop.time() - self._next_tick
         if lag > self._tick_lag_max:
             self._tick_lag_max = lag
-        interval = self.settings.tick_interval
-        self._next_tick += interval
-        if self._next_tick <= now:  # fell behind: do not fire a burst of ticks
-            self._next_tick = now + interval
+        self.catch_up_ticks()
         self._tick_handle = loop.call_at(self._next_tick, self._on_tick)
-        rn.tick()
-        self._expire(now)
-        if rn.has_ready():
-            self._schedule()
 
-    def _expire(self, now: float) -> None:
-        """Fail what waited too long (checked once a tick, oldest first)."""
-        pending = self._pending
-        while pending:
-            index = next(iter(pending))
-            p = pending[index]
-            if p.deadline > now:
-                break
-            del pending[index]
-            settle(p.future, ErrorReply(UNCONFIRMED))
-        if self._awaiting and self.is_leader:
-            self._flush_awaiting()  # e.g. a leadership transfer was aborted
-        awaiting = self._awaiting
-        while awaiting and awaiting[0][2] <= now:
-            settle(awaiting.popleft()[1], ErrorReply(CLUSTERDOWN))
-        if self._gate:
-            self._gate.expire(now)
+    def catch_up_ticks(self) -> None:
+        """Run every tick that is due by the clock. After a stall (a paused process) that
+        is many at once, so timeouts and the leader lease see the time that passed: a
+        leader resumed after a pause does not take its lease for still valid."""
+        loop, rn = self._loop, self._rn
+        if loop is None or rn is None or self._closed:
+            return
+        now = loop.time()
+        interval = self.settings.tick_interval
+        n = 0
+        while self._next_tick <= now and n < _MAX_CATCH_UP_TICKS:
+            self._next_tick += interval
+            rn.tick()
+            n += 1
+        if self._next_tick <= now:  # very far behind: the ticks run cover every timeout
+            self._next_tick = now + interval
+        if not n:
+            return
+        driver_requests.expire(self, now)
+        self._ticks += n
+        if self.is_leader and self._ticks % 5 < n:
+            driver_members.promote_caught_up(self)
+        if rn.has_ready() or self._forward:
+            self._schedule()
 
     # --- failure ----------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
-        """The log can no longer be trusted (a failed fsync, an undecodable entry): stop
-        serving; the node must restart and recover from what is durable."""
-        if self._failure is not None:
+        """The log can no longer be trusted (a failed fsync, an undecodable entry), or this
+        node was removed: stop serving; the node must restart and recover from what is
+        durable."""
+        if self._failure is not None or self._closed:
             return
-        log.critical("the Raft driver failed: %r", exc, exc_info=exc)
+        if isinstance(exc, NodeRemovedError):
+            log.warning("%s", exc)
+        else:
+            log.critical("the Raft driver failed: %r", exc, exc_info=exc)
         self._failure = exc
-        self._fail_waiting(ErrorReply(UNCONFIRMED))
+        driver_requests.fail_waiting(self, ErrorReply(UNCONFIRMED))
         if self._serving_or_failed is not None:
             self._serving_or_failed.set()
         if self._failed_event is not None:
             self._failed_event.set()
-
-    def _fail_waiting(self, reply: ErrorReply) -> None:
-        pending, self._pending = self._pending, {}
-        for p in pending.values():
-            settle(p.future, reply)
-        awaiting, self._awaiting = self._awaiting, collections.deque()
-        for _, fut, _ in awaiting:
-            settle(fut, ErrorReply(CLUSTERDOWN))
-        self._gate.fail_all()
-        waiters, self._applied_waiters = self._applied_waiters, []
-        for _, fut in waiters:
-            if not fut.done():
-                fut.cancel()

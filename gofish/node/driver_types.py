@@ -1,16 +1,16 @@
 """The Raft driver's vocabulary: its error replies, settings, statistics, the transport it
 talks to, and the small records it keeps per proposal and per Ready (`gofish.node.driver`).
 
-Error replies a proposal's future may resolve with, by prefix (ADR 0007):
+Error replies a proposal's future may resolve with, by prefix (ADR 0007, ADR 0009):
 
 - ``LOADING``: the driver has not started (the log is still being opened or replayed);
-- ``CLUSTERDOWN``: the command never entered the log — no leader within ``leader_wait``,
-  another node leads (no forwarding yet), the node stops, or an EXEC's WATCH check could not
-  find an idle moment in time; not applied;
-- ``TRYAGAIN``: the command entered this node's log, but another entry was committed at its
-  index; not applied, and never will be;
-- ``TIMEOUT``: the outcome is unknown — the entry is in the log, but its commit was not seen
-  within ``proposal_timeout`` or the node stopped first; it may have been applied.
+- ``CLUSTERDOWN``: the command never left this node — no reachable leader within
+  ``leader_wait``, the node stops, or an EXEC's WATCH check could not find an idle moment in
+  time; not applied;
+- ``TIMEOUT``: the outcome is unknown — the command was proposed (here or, forwarded, at
+  the leader) but its apply was not seen within ``proposal_timeout`` or the node stopped
+  first; it may have been applied. Retrying it is safe only as the same request (same client
+  id and seq): the state machine applies a request once (`gofish.statemachine.sessions`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from gofish.statemachine.entry import Command
 
 #: The error replies of a write that did not complete (meanings in gofish.errors).
 CLUSTERDOWN: Final = errors.CLUSTERDOWN
-NOT_APPLIED: Final = errors.NOT_APPLIED
 UNCONFIRMED: Final = errors.UNCONFIRMED
+
+
+class NodeRemovedError(Exception):
+    """This node is no longer a member of its cluster: it must stop serving."""
 
 #: Messages a leader may send before its own fsync.
 EARLY = frozenset({MessageType.APPEND, MessageType.HEARTBEAT})
@@ -43,6 +46,12 @@ class Transport(Protocol):
         The transport hands every message it receives to `RaftDriver.step`."""
         ...
 
+    def add_peer(self, node_id: int, addr: tuple[str, int]) -> None: ...
+
+    def remove_peer(self, node_id: int) -> None: ...
+
+    def is_connected(self, node_id: int) -> bool: ...
+
 
 @dataclass(frozen=True)
 class DriverSettings:
@@ -53,8 +62,10 @@ class DriverSettings:
     """
 
     node_id: int = 1
-    #: founding voters, used only when the store holds no membership yet
+    #: founding voters: bootstrap the membership of an empty store (not with ``join``)
     voters: tuple[int, ...] = (1,)
+    #: a new node waiting to be added (``RAFT ADD``): it founds nothing
+    join: bool = False
     tick_interval: float = 0.05
     election_tick: int = 10
     heartbeat_tick: int = 2
@@ -62,6 +73,8 @@ class DriverSettings:
     proposal_timeout: float = 10.0
     #: how long a proposal made while no leader is known waits for one (then CLUSTERDOWN)
     leader_wait: float = 2.0
+    #: how long a read waits for its read point (ReadIndex) before CLUSTERDOWN
+    read_timeout: float = 2.0
     #: seconds between the background syncs of ``appendfsync everysec``
     everysec_interval: float = 1.0
     #: entries per chunk of the restart replay (the loop is yielded between chunks)
@@ -88,16 +101,27 @@ class DriverStatistics:
     tick_lag_max: float
     replayed_entries: int
     replay_seconds: float
+    #: proposals forwarded to the leader, and proposals sent again after a leader change
+    forwarded: int = 0
+    resent: int = 0
+    #: ReadIndex requests made (each serves a batch of reads)
+    read_requests: int = 0
 
 
 class Proposal:
-    __slots__ = ("term", "future", "cmd", "deadline")
+    """A command waiting for its apply. ``term``/``index``: where this node (as leader)
+    last appended it, 0 if it was forwarded; ``sent``: it left the node at least once."""
 
-    def __init__(self, term: int, future: asyncio.Future[Any], cmd: Command, deadline: float):
-        self.term = term
+    __slots__ = ("term", "index", "future", "cmd", "deadline", "sent", "data")
+
+    def __init__(self, future: asyncio.Future[Any], cmd: Command, deadline: float):
+        self.term = 0
+        self.index = 0
         self.future = future
         self.cmd = cmd
         self.deadline = deadline
+        self.sent = False
+        self.data = b""
 
 
 class Stage:

@@ -58,9 +58,11 @@ class CachedLog:
         snapshot: Snapshot | None = None,
         *,
         conf_state: ConfState | None = None,
+        members: dict[int, bytes] | None = None,
     ) -> int:
         """`RocksDBStorage.save`, then the same change to the cached tail."""
-        seq = self.store.save(hard_state, entries, snapshot, conf_state=conf_state)
+        seq = self.store.save(hard_state, entries, snapshot, conf_state=conf_state,
+                              members=members)
         if snapshot is not None and snapshot.metadata.index >= self._first - 1:
             self._reset(snapshot.metadata.index + 1)
         if entries:

@@ -22,6 +22,7 @@ import anyio
 
 from gofish.log.rocksdb import RocksDBStorage
 from gofish.node.driver_types import DriverSettings
+from gofish.node.membership import AddressBook
 from gofish.raft import ConfChange, ConfChangeType, ConfState, decode_conf_change
 from gofish.statemachine.entry import Command, decode_command
 
@@ -52,9 +53,13 @@ def fold_conf_change(cs: ConfState, cc: ConfChange) -> ConfState:
 
 
 async def replay_log(
-    store: RocksDBStorage, apply: Callable[[Command], Any], settings: DriverSettings
+    store: RocksDBStorage,
+    apply: Callable[[Command], Any],
+    settings: DriverSettings,
+    book: AddressBook | None = None,
 ) -> Replayed:
-    """Apply every committed entry of ``store`` in order (see the module docstring). Raises
+    """Apply every committed entry of ``store`` in order (see the module docstring); conf
+    changes also update ``book`` (member addresses). Raises
     ValueError on an entry that is not a command, `gofish.log.rocksdb.CorruptLogError` on a
     damaged one, RuntimeError if the log starts at a snapshot (checkpoints: later)."""
     if not store.snapshot().is_empty:
@@ -71,7 +76,10 @@ async def replay_log(
     while lo <= commit:
         for e in store.entries(lo, min(commit + 1, lo + chunk)):
             if e.type:
-                cs = fold_conf_change(cs, decode_conf_change(e.data))
+                cc = decode_conf_change(e.data)
+                cs = fold_conf_change(cs, cc)
+                if book is not None:
+                    book.fold(cc)
             elif e.data:
                 apply(decode_command(e.data))
             lo = e.index + 1

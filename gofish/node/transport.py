@@ -292,6 +292,11 @@ class PeerTransport:
         """Peers whose outbound connection is not established and authenticated."""
         return {pid for pid, link in self._links.items() if not link.connected}
 
+    def is_connected(self, node_id: int) -> bool:
+        """True if the outbound connection to ``node_id`` is up and authenticated."""
+        link = self._links.get(node_id)
+        return link is not None and link.connected
+
     @property
     def peers(self) -> dict[int, tuple[str, int]]:
         return {pid: link.addr for pid, link in self._links.items()}

@@ -7,6 +7,7 @@ apply (in that order, see `Ready`), then `RawNode.advance`. Nothing here does I/
 from gofish.raft.config import Config
 from gofish.raft.messages import (
     CAMPAIGN_TRANSFER,
+    READ_QUORUM,
     ConfChange,
     ConfChangeType,
     Message,
@@ -37,6 +38,7 @@ from gofish.raft.types import (
 
 __all__ = [
     "CAMPAIGN_TRANSFER",
+    "READ_QUORUM",
     "CompactedError",
     "Config",
     "ConfChange",

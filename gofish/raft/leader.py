@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gofish.raft.messages import Message, ReadState, StateRole
+import msgspec
+
+from gofish.raft.messages import (
+    READ_QUORUM,
+    ConfChangeType,
+    Message,
+    ReadState,
+    StateRole,
+    decode_conf_change,
+)
 from gofish.raft.messages import MessageType as MT
 from gofish.raft.progress import Progress, ProgressState
 from gofish.raft.storage import CompactedError, SnapshotTemporarilyUnavailableError
@@ -46,10 +55,16 @@ if TYPE_CHECKING:
 def step_leader(r: Raft, m: Message) -> None:
     if m.type == _PROPOSE:
         if r.lead_transferee == 0 and r.id in r.trk.progress:
-            ents = [e for e in m.entries if e.type == _NORMAL]
-            if ents:
-                append_entries(r, ents)
-                r.append_pending = True
+            ents = m.entries
+            if all(e.type == _NORMAL for e in ents):
+                append_entries(r, list(ents))
+            else:  # a forwarded conf change: checked like a local one
+                for e in ents:
+                    if e.type == _NORMAL:
+                        append_entries(r, [e])
+                    elif forwarded_conf_change_ok(r, e.data):
+                        r.pending_conf_index = append_entries(r, [e])
+            r.append_pending = True
         return
     if m.type == _READ_INDEX:
         if m.context:
@@ -225,6 +240,24 @@ def send_timeout_now(r: Raft, to: int) -> None:
     r._send(_TIMEOUT_NOW, to)
 
 
+def forwarded_conf_change_ok(r: Raft, data: bytes) -> bool:
+    """May a CONF_CHANGE entry forwarded by a follower be appended? Only when no earlier
+    change is still unapplied and it leaves at least one voter (the checks of
+    `Raft.propose_conf_change`); otherwise it is dropped, as a follower's proposal may be."""
+    if r.pending_conf_index > r.log.applied:
+        return False
+    try:
+        cc = decode_conf_change(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    voters = set(r.trk.voters)
+    if cc.type == ConfChangeType.ADD_NODE:
+        voters.add(cc.node_id)
+    else:
+        voters.discard(cc.node_id)
+    return bool(voters)
+
+
 def read_index_from(r: Raft, ctx: bytes, origin: int) -> None:
     if "stale-read-index" in r.bugs:
         answer_read(r, ctx, r.log.committed, origin)
@@ -233,7 +266,7 @@ def read_index_from(r: Raft, ctx: bytes, origin: int) -> None:
         r.pending_reads.append((ctx, origin))
         return
     index = r.log.committed
-    if r.trk.voters <= {r.id} or lease_valid(r):
+    if r.trk.voters <= {r.id} or (not ctx.startswith(READ_QUORUM) and lease_valid(r)):
         answer_read(r, ctx, index, origin)
         return
     r.read_only.add_request(ctx, index, origin)

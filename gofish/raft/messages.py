@@ -39,6 +39,11 @@ from gofish.raft.types import Entry, Snapshot
 #: ``Message.context`` of a VOTE sent in a leader-transfer election.
 CAMPAIGN_TRANSFER = b"CampaignTransfer"
 
+#: A `RawNode.read_index` context starting with these bytes is always confirmed by a
+#: heartbeat round, even where ``read_only_lease_based`` would answer from the lease: one
+#: node can then serve both lease and quorum reads, chosen per request.
+READ_QUORUM = b"\x00Q"
+
 
 class ProposalDroppedError(Exception):
     """The proposal (or conf change) was not appended: this node is not the leader, a

@@ -3,8 +3,22 @@
 Versioned msgpack (msgspec), no pickle. One entry is one client request: a single command, or
 the commands of one MULTI/EXEC. The leader resolves non-determinism before proposing by
 stamping its clock (``time_ms``: every relative time in the commands is taken from it) and a
-random ``seed`` (every random choice at apply comes from it). ``client``/``seq`` identify the
-request so that a retried request is applied once. Checksums are the log storage's job.
+random ``seed`` (every random choice at apply comes from it). Checksums are the log storage's
+job.
+
+``client``/``seq`` identify the request so that a retried request is applied once (see
+`gofish.statemachine.sessions`): ``client`` is a client id unique in the cluster and never
+reused, not even by another node or after a restart (0: an internal entry with no session,
+never deduplicated), ``seq`` the client's request number.
+``acked`` says the client has received the replies of all its requests with ``seq < acked``
+(0: says nothing), so their cached replies can be dropped and a late copy of them is stale.
+
+``watch``/``watch_from`` make a MULTI entry conditional (WATCH): it is not executed (reply:
+null array) if one of the ``watch`` keys was modified by an entry applied after the first
+``watch_from`` entries (`StateMachine.entries_applied` when the client watched).
+
+Fields are only ever added at the end, with a default, so older entries still decode; the
+``acked`` and ``watch*`` fields came that way and did not change `FORMAT_VERSION`.
 """
 
 from __future__ import annotations
@@ -22,6 +36,9 @@ class Command(msgspec.Struct, array_like=True, frozen=True):
     seed: int
     argvs: list[list[bytes]]
     multi: bool = False
+    acked: int = 0
+    watch: list[bytes] = []
+    watch_from: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()

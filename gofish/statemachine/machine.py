@@ -7,6 +7,16 @@ Rules:
 - A handler's `CommandError` becomes an error reply and, by the handler contract, changed
   nothing. Any other exception is a bug: it is reported as an error reply (the server keeps
   serving) and counted in ``internal_errors``.
+- An entry is executed at most once per (client, seq): `sessions` (a `SessionTable`) answers a
+  copy of an applied request with its cached reply and a request its client has acknowledged
+  as finished with a stale error, without executing either (rules in
+  `gofish.statemachine.sessions`). Internal entries (``client == 0``) are always executed.
+- WATCH is checked at apply, identically on every node: the machine remembers, for at least
+  the last `WATCH_WINDOW` entries, which entry last modified each key (two generations of
+  `WATCH_WINDOW` entries each: one dict store per modification). An entry with ``watch`` keys is
+  skipped (reply: null array) if one of them was modified after ``watch_from`` — or if
+  ``watch_from`` is older than what the machine remembers (conservatively: the client
+  retries, as after any aborted transaction).
 - `read` runs a read-only command against the current state with the caller's clock; it never
   deletes anything (expired keys are only hidden).
 """
@@ -17,12 +27,16 @@ import logging
 
 from gofish import errors
 from gofish.errors import CommandError
-from gofish.reply import ErrorReply, Reply
+from gofish.reply import ErrorReply, NullArray, Reply
 from gofish.statemachine.entry import Command
 from gofish.statemachine.keyspace import Keyspace
 from gofish.statemachine.registry import CommandSpec, CommandTable
+from gofish.statemachine.sessions import SessionTable
 
 log = logging.getLogger(__name__)
+
+#: how many entries back WATCH can see modifications
+WATCH_WINDOW = 200_000
 
 
 class StateMachine:
@@ -31,18 +45,59 @@ class StateMachine:
         self.ks = Keyspace(table, partitions)
         self.applied_commands = 0
         self.internal_errors = 0
+        #: client sessions: the cache that makes a retried request apply once
+        self.sessions = SessionTable()
+        #: entries applied so far (duplicates included): WATCH's clock
+        self.entries_applied = 0
+        #: WATCH cannot see modifications before this entry count (window, restore)
+        self.watch_floor = 0
+        # key -> entry count of its last modification, in two generations: `_mods` since
+        # `_gen_start`, `_old_mods` the generation before
+        self._mods: dict[bytes, int] = {}
+        self._old_mods: dict[bytes, int] = {}
+        self._gen_start = 0
 
     def apply(self, cmd: Command) -> Reply:
-        """Apply one entry; a MULTI entry replies with the list of its commands' replies."""
+        """Apply one entry; a MULTI entry replies with the list of its commands' replies. A
+        duplicate or stale request is answered by `sessions` without executing."""
+        self.entries_applied += 1
+        return self.sessions.apply(cmd, self._execute)
+
+    def watch_broken(self, keys: list[bytes], since: int) -> bool:
+        """Was one of ``keys`` modified after the first ``since`` entries (or can that no
+        longer be told)?"""
+        if since < self.watch_floor:
+            return True
+        mods, old = self._mods, self._old_mods
+        return any(mods.get(k, 0) > since or old.get(k, 0) > since for k in keys)
+
+    def _execute(self, cmd: Command) -> Reply:
         ks = self.ks
+        if cmd.watch and self.watch_broken(cmd.watch, cmd.watch_from):
+            return NullArray
+        start = len(ks.dirty)
         ks.begin(cmd.time_ms, cmd.seed, applying=True)
         if cmd.multi:
             ks.in_multi = True
             try:
-                return [self._run(argv) for argv in cmd.argvs]
+                reply: Reply = [self._run(argv) for argv in cmd.argvs]
             finally:
                 ks.in_multi = False
-        return self._run(cmd.argvs[0])
+        else:
+            reply = self._run(cmd.argvs[0])
+        if len(ks.dirty) > start:
+            self._record_mods(ks.dirty, start)
+        return reply
+
+    def _record_mods(self, dirty: list[bytes], start: int) -> None:
+        n = self.entries_applied
+        if n - self._gen_start >= WATCH_WINDOW:  # a new generation; the oldest is forgotten
+            self.watch_floor = self._gen_start
+            self._old_mods, self._mods = self._mods, {}
+            self._gen_start = n
+        mods = self._mods
+        for i in range(start, len(dirty)):
+            mods[dirty[i]] = n
 
     def _run(self, argv: list[bytes]) -> Reply:
         self.applied_commands += 1

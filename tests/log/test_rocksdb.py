@@ -701,3 +701,15 @@ def test_raft_core_runs_on_rocksdb_across_restart(tmp_path: Path) -> None:
         assert applied[-1] == b"after"
         assert node.status().term == term + 1
         assert [e.data for e in s.entries(commit + 1, s.last_index() + 1)] == [b"", b"after"]
+
+
+def test_member_records_are_saved_with_the_batch_and_survive_reopen(tmp_path: Path) -> None:
+    with RocksDBStorage(tmp_path) as s:
+        assert s.members() == {}
+        s.save(HardState(term=1, commit=0), [E(1, 1, b"x")], members={2: b"a", 3: b"b"})
+        s.save(members={2: b"a2"})  # replaces the whole record
+        assert s.members() == {2: b"a2"}
+        s.sync()
+    with RocksDBStorage(tmp_path) as s:
+        assert s.members() == {2: b"a2"}
+        assert s.last_index() == 1

@@ -21,7 +21,6 @@ from gofish.errors import LOADING
 from gofish.log.rocksdb import RocksDBStorage
 from gofish.node.driver import (
     CLUSTERDOWN,
-    NOT_APPLIED,
     UNCONFIRMED,
     DriverSettings,
     RaftDriver,
@@ -262,32 +261,6 @@ async def test_entries_past_the_recorded_commit_are_applied_before_serving(
 
 
 # --- the idle gate (WATCH's EXEC) -------------------------------------------------------------
-async def test_when_idle_runs_once_everything_logged_is_applied(tmp_path: Path) -> None:
-    rec = Recorder()
-    async with driver(tmp_path, rec) as d:
-        await serving(d)
-        assert d.is_idle()
-        ran: list[bool] = []
-        d.when_idle(ran.append)
-        assert ran == [True]  # idle: at once
-        a, b, c = cmd(), cmd(), cmd()
-        fa = d.propose(a)
-        inner: list[asyncio.Future[Any]] = []
-
-        def fn(ok: bool) -> None:
-            ran.append(ok)
-            assert rec.seqs[-1] == a.seq  # what was logged before is applied
-            inner.append(d.propose(b))  # proposed at once, ahead of what waits
-
-        d.when_idle(fn)
-        assert ran == [True] and not d.is_idle()
-        fc = d.propose(c)  # held back until fn ran
-        await asyncio.gather(fa, fc)
-        await inner[0]
-        assert ran == [True, True]
-        assert rec.seqs[-3:] == [a.seq, b.seq, c.seq]
-
-
 async def test_wait_applied(tmp_path: Path) -> None:
     async with driver(tmp_path) as d:
         await serving(d)
@@ -302,8 +275,13 @@ async def test_wait_applied(tmp_path: Path) -> None:
 # --- no leader --------------------------------------------------------------------------------
 async def test_without_a_quorum_proposals_fail_clusterdown(tmp_path: Path) -> None:
     async with driver(tmp_path, voters=(1, 2), leader_wait=0.1, tick_interval=0.01) as d:
-        assert d.loading and not d.is_leader
+        # A member of a larger cluster serves at once: its writes need the leader...
+        assert not d.loading and not d.is_leader
         assert await d.propose(cmd()) == ErrorReply(CLUSTERDOWN)
+        # ...and so do its reads.
+        point = d.read_point("linearizable")
+        assert point is not None and await point == ErrorReply(CLUSTERDOWN)
+        assert d.read_point("stale") is None
 
 
 # --- three drivers over a loopback transport ----------------------------------------------------
@@ -332,6 +310,15 @@ class Net:
 class Link:
     def __init__(self, net: Net, me: int) -> None:
         self.net, self.me = net, me
+
+    def add_peer(self, node_id: int, addr: tuple[str, int]) -> None:
+        pass
+
+    def remove_peer(self, node_id: int) -> None:
+        pass
+
+    def is_connected(self, node_id: int) -> bool:
+        return (self.me, node_id) not in self.net.cut
 
     def send(self, messages: Iterable[Message]) -> None:
         net = self.net
@@ -387,13 +374,15 @@ async def test_three_drivers_replicate_through_a_transport(tmp_path: Path) -> No
         replies = await asyncio.gather(*(d.propose(c) for c in cmds))
         assert replies == [b"r%d" % c.seq for c in cmds]
         follower = net.drivers[lead % 3 + 1]
-        assert await follower.propose(cmd()) == ErrorReply(CLUSTERDOWN)  # no forwarding yet
-        await until(lambda: all(len(r.seqs) == 100 for r in recs.values()), "all applied")
-        assert recs[1].seqs == recs[2].seqs == recs[3].seqs == [c.seq for c in cmds]
+        fwd = cmd()  # forwarded to the leader; answered by the follower's own apply
+        assert await follower.propose(fwd) == b"r%d" % fwd.seq
+        await until(lambda: all(len(r.seqs) == 101 for r in recs.values()), "all applied")
+        want = [c.seq for c in cmds] + [fwd.seq]
+        assert recs[1].seqs == recs[2].seqs == recs[3].seqs == want
         assert net.violations == [] and net.delivered > 0
 
 
-async def test_an_overwritten_proposal_fails_not_applied(tmp_path: Path) -> None:
+async def test_a_proposal_lost_with_its_leader_is_proposed_again(tmp_path: Path) -> None:
     recs: dict[int, Recorder] = {}
     async with cluster(tmp_path, recs) as net:
         await until(lambda: leader_of(net) is not None, "a leader")
@@ -409,8 +398,12 @@ async def test_an_overwritten_proposal_fails_not_applied(tmp_path: Path) -> None
         kept = cmd()
         assert await net.drivers[new].propose(kept) == b"r%d" % kept.seq
         net.heal()
-        assert await lost == ErrorReply(NOT_APPLIED)
-        await until(lambda: all(recs[i].seqs[-1:] == [kept.seq] for i in (1, 2, 3)), "caught up")
+        # The old leader's entry is overwritten; it sends the request to the new leader.
+        reply = await lost
+        assert reply.startswith(b"r")
+        seq = int(reply[1:])
+        await until(lambda: all(seq in recs[i].seqs for i in (1, 2, 3)), "caught up")
+        assert recs[1].seqs == recs[2].seqs == recs[3].seqs
         assert net.violations == []
 
 

@@ -11,6 +11,7 @@ import pytest
 from gofish.log.memory import MemoryStorage
 from gofish.raft import (
     CAMPAIGN_TRANSFER,
+    READ_QUORUM,
     ConfChange,
     ConfChangeType,
     Config,
@@ -487,3 +488,47 @@ def test_entries_to_send_agrees_with_entries_from() -> None:
             ents, size = log.entries_to_send(lo, cap)
             assert ents == log.entries_from(lo, cap)
             assert size == entries_size(ents)
+
+
+# --- requests forwarded by followers -------------------------------------------------------
+
+
+def _forward(h: Harness, frm: int, cc: ConfChange) -> None:
+    data = encode_conf_change(cc)
+    h.nodes[1].node().step(Message(type=MT.PROPOSE, to=1, from_=frm, term=0,
+                                   entries=(Entry(0, 0, EntryType.CONF_CHANGE, data),)))
+
+
+def test_forwarded_conf_change_is_appended_once_none_is_pending() -> None:
+    h = leader_of_three()
+    raw = h.nodes[1].node()
+    _forward(h, 2, ConfChange(ConfChangeType.ADD_LEARNER, 4))
+    first = raw.last_index
+    assert raw.raft.pending_conf_index == first
+    # A second change while the first is unapplied is dropped, as for a local proposal.
+    _forward(h, 3, ConfChange(ConfChangeType.REMOVE_NODE, 3))
+    assert raw.last_index == first
+    h.stabilize()
+    assert raw.raft.conf_state().learners == (4,)
+    # Once applied, the next forwarded change goes in; one leaving no voter never does.
+    _forward(h, 2, ConfChange(ConfChangeType.REMOVE_NODE, 3))
+    h.stabilize()
+    assert raw.raft.conf_state().voters == (1, 2)
+    raw.apply_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, 2))  # leave voter 1 only
+    before = raw.last_index
+    _forward(h, 2, ConfChange(ConfChangeType.REMOVE_NODE, 1))
+    assert raw.last_index == before
+
+
+def test_read_quorum_context_skips_the_lease() -> None:
+    h = run_script("add-nodes 3 lease=true\ncampaign 1\nstabilize\nexpect leader=1\n")
+    leader = h.nodes[1].node()
+    for _ in range(3):  # heartbeats acknowledged: the lease holds
+        leader.tick()
+        h.stabilize()
+    leader.read_index(b"lease")
+    assert [rs.request_ctx for rs in leader.raft.read_states] == [b"lease"]  # at once
+    leader.raft.read_states.clear()
+    leader.read_index(READ_QUORUM + b"1")
+    assert not leader.raft.read_states  # waits for a heartbeat round
+    assert any(m.type == MT.HEARTBEAT for m in leader.raft.msgs)

@@ -10,7 +10,7 @@ from gofish.statemachine.registry import CommandTable
 
 
 def register_all(table: CommandTable) -> None:
-    from gofish.node.commands import connection, pubsub, server, transactions
+    from gofish.node.commands import cluster, connection, pubsub, server, transactions
 
-    for module in (connection, server, transactions, pubsub):
+    for module in (connection, server, transactions, pubsub, cluster):
         module.register(table)

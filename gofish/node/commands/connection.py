@@ -123,6 +123,7 @@ def reset(d: Dispatcher, s: Session, argv: list[bytes]) -> Any:
     s.conn.proto = 2
     s.conn.name = None
     s.authed = not d.node.config.requirepass
+    s.consistency = None
     return Status(b"RESET")
 
 

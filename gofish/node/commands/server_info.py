@@ -352,6 +352,17 @@ def _gofish(d: Dispatcher) -> Lines:
         ("applied_index", drv.applied_index),
         ("applied_commands", d.sm.applied_commands),
         ("internal_errors", d.sm.internal_errors),
+        *_sessions(d),
+    ]
+
+
+def _sessions(d: Dispatcher) -> Lines:
+    st = d.sm.sessions.statistics()
+    return [
+        ("client_sessions", st.sessions),
+        ("session_cached_replies", st.cached_replies),
+        ("duplicate_requests", st.duplicates),
+        ("stale_requests", st.stale),
     ]
 
 
@@ -370,6 +381,11 @@ def _raft(d: Dispatcher) -> Lines:
         ("last_log_index", drv.last_index()),
         ("members", ",".join(map(str, members.voters))),
         ("learners", ",".join(map(str, members.learners))),
+        *(
+            (f"peer_{n}", f"addr={addr},role={role},match={match},lag={lag},"
+                          f"connected={int(up)}")
+            for n, addr, role, match, lag, up in drv.peers()
+        ),
         ("appendfsync", d.node.config.appendfsync),
         ("log_syncs", st.syncs),
         ("log_sync_avg_ms", f"{st.sync_seconds_total * 1000 / max(1, st.syncs):.3f}"),
@@ -378,6 +394,9 @@ def _raft(d: Dispatcher) -> Lines:
         ("ready_max_ms", f"{st.ready_seconds_max * 1000:.3f}"),
         ("loop_stall_max_ms", f"{st.tick_lag_max * 1000:.3f}"),
         ("pending_proposals", st.pending_proposals),
+        ("forwarded_proposals", st.forwarded),
+        ("resent_proposals", st.resent),
+        ("read_index_requests", st.read_requests),
         ("replayed_entries", st.replayed_entries),
         ("replay_seconds", f"{st.replay_seconds:.3f}"),
     ]

@@ -11,11 +11,13 @@ A transaction with a write replies with a future: the apply of its entry fills t
 slots of its data commands (or, if the log could not take it, the future resolves with that
 error reply instead of an array).
 
-WATCH: the session is marked dirty by the apply of any change to a watched key. The check
-happens at EXEC at a moment when every entry in the log has been applied, and the
-transaction's entry is proposed in the same step, before any proposal made meanwhile
-(`gofish.node.driver.RaftDriver.when_idle`): no write ordered before the transaction in
-the log can be missed. Without watched keys EXEC runs at once.
+WATCH: the session is marked dirty by the local apply of any change to a watched key; a dirty
+session's EXEC fails at once (null array). Otherwise the transaction's entry carries the
+watched keys and how many entries the state machine had applied when the first of them was
+watched, and the state machine checks at apply, identically on every node, that none of them
+was modified since (`gofish.statemachine.machine`): a write ordered before the transaction in
+the log is never missed, wherever it came from. Such a transaction goes through the log
+even when it only reads.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from gofish import errors
 from gofish.errors import CommandError
-from gofish.node.driver import CLUSTERDOWN
 from gofish.reply import OK, ErrorReply, NullArray, Reply
 from gofish.statemachine.registry import CommandSpec, CommandTable, command
 
@@ -64,44 +65,23 @@ def exec_(d: Dispatcher, s: Session, argv: list[bytes]) -> Any:
     if not s.watched:
         s.watch_dirty = False
         return run_transaction(d, s, queued)
-    if d.node.driver.is_idle():
-        return _checked_transaction(d, s, queued, True)
-    out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def check(idle: bool) -> None:
-        res = _checked_transaction(d, s, queued, idle)
-        if type(res) is asyncio.Future:
-            res.add_done_callback(partial(_pass_on, out))
-        elif not out.done():
-            out.set_result(res)
-
-    d.node.when_idle(check)
-    return out
-
-
-def _checked_transaction(
-    d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, list[bytes]]], idle: bool
-) -> Any:
-    """EXEC's WATCH check, then the transaction (``idle``: every logged entry is applied)."""
     dirty = s.watch_dirty
+    watch = (sorted(s.watched), s.watch_from)
     d.unwatch(s)
-    if not idle:
-        return ErrorReply(CLUSTERDOWN)
     if dirty:
         return NullArray
-    return run_transaction(d, s, queued)
-
-
-def _pass_on(out: asyncio.Future[Any], fut: asyncio.Future[Any]) -> None:
-    if not out.done():
-        out.set_result(fut.result())
+    return run_transaction(d, s, queued, watch)
 
 
 def run_transaction(
-    d: Dispatcher, s: Session, queued: list[tuple[CommandSpec, list[bytes]]]
+    d: Dispatcher,
+    s: Session,
+    queued: list[tuple[CommandSpec, list[bytes]]],
+    watch: tuple[list[bytes], int] | None = None,
 ) -> Any:
     """Run an EXEC's commands: node commands here, data commands as one log entry when any
-    of them writes (a future of the reply array), else as reads at once (the array)."""
+    of them writes or keys are watched (a future of the reply array), else as reads at once
+    (the array)."""
     replies: list[Any] = [None] * len(queued)
     data_slots: list[int] = []
     data_argvs: list[list[bytes]] = []
@@ -122,8 +102,14 @@ def run_transaction(
     for i, (spec, argv) in enumerate(queued):
         if "node" in spec.flags:
             replies[i] = spec.handler(d, s, argv)
+    if data_argvs and not has_write:
+        # Reads only: at once, unless linearizability needs a read point (cluster) or keys
+        # are watched: then through the log, which is linearizable by construction.
+        mode = s.consistency or d.node.config.read_consistency
+        has_write = watch is not None or (mode != "stale" and not d.node.driver.sole_voter)
     if has_write:
-        fut = d.node.propose(d.make_command(s, data_argvs, True))
+        cmd = d.make_command(s, data_argvs, True, watch)
+        fut = d.track(s, cmd, d.node.propose(cmd))
         out: asyncio.Future[Any] = fut.get_loop().create_future()
         fut.add_done_callback(partial(_fill, out, replies, data_slots))
         return out
@@ -146,7 +132,7 @@ def _fill(
     if out.done():
         return
     results = fut.result()
-    if type(results) is not list:  # the log refused it: an error reply for the whole EXEC
+    if type(results) is not list:  # a watched key changed (null array), or an error reply
         out.set_result(results)
         return
     for slot, r in zip(slots, results, strict=True):
