@@ -48,6 +48,22 @@ log = logging.getLogger(__name__)
 EXPIRE_BATCH = 200
 
 
+def _test_bugs() -> frozenset[str]:
+    """Bugs planted for testing the fault suite's checker (``GOFISH_TEST_BUGS=a,b``); an
+    unknown name is a configuration error. Logged loudly: never for production."""
+    from gofish.node.driver_types import DRIVER_TEST_BUGS
+    from gofish.raft.config import KNOWN_TEST_BUGS
+
+    names = frozenset(b for b in os.environ.get("GOFISH_TEST_BUGS", "").split(",") if b)
+    unknown = names - DRIVER_TEST_BUGS - KNOWN_TEST_BUGS
+    if unknown:
+        raise ConfigError(f"GOFISH_TEST_BUGS: unknown {sorted(unknown)}")
+    if names:
+        log.warning("TEST BUGS PLANTED (GOFISH_TEST_BUGS): %s: this node is wrong on purpose",
+                    ",".join(sorted(names)))
+    return names
+
+
 class Node:
     def __init__(self, config: Config, settings: DriverSettings | None = None) -> None:
         config.validate()
@@ -68,6 +84,7 @@ class Node:
                 node_id=config.node_id,
                 voters=tuple(sorted(peers)) or (config.node_id,),
                 join=config.join,
+                test_bugs=_test_bugs(),
             )
         peers.pop(config.node_id, None)
         self.driver = RaftDriver(

@@ -101,6 +101,7 @@ from gofish.raft import (
     SoftState,
     StateRole,
 )
+from gofish.raft.config import KNOWN_TEST_BUGS
 from gofish.reply import OK, ErrorReply
 from gofish.statemachine.entry import Command, decode_command, encode_command
 
@@ -168,6 +169,7 @@ class RaftDriver:
         self._forward: list[Entry] = []  # entries to forward to the leader this iteration
         self._known_leader = 0
         self._cut_off_since = 0.0  # loop time since when no leader was reachable (0: one is)
+        self._local_reads = "local-reads" in self.settings.test_bugs
         self.reads = ReadPoints(self, self.settings.read_timeout)
         self._conf_waiters: dict[bytes, tuple[asyncio.Future[Any], float]] = {}
         self._transfer_waiters: list[tuple[int, asyncio.Future[Any], float]] = []
@@ -322,6 +324,7 @@ class RaftDriver:
             check_quorum=True,
             read_only_lease_based=True,
             seed=int.from_bytes(os.urandom(4), "big"),
+            test_bugs=s.test_bugs & KNOWN_TEST_BUGS,
         )
         self._log = CachedLog(st)
         self._rn = RawNode(cfg, self._log)
@@ -453,6 +456,8 @@ class RaftDriver:
         (`gofish.node.reads`)."""
         if mode == "stale" or (self._serving and self.sole_voter and self.is_leader):
             return None
+        if self._local_reads:
+            return None  # a planted bug (DRIVER_TEST_BUGS)
         rn = self._rn
         loop = self._loop or asyncio.get_running_loop()
         if rn is None or self._closed or self._failure is not None:

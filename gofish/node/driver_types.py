@@ -81,6 +81,15 @@ class DriverSettings:
     replay_chunk: int = 1024
     #: seconds between progress lines of a long replay
     replay_log_interval: float = 1.0
+    #: planted bugs, for testing that the fault suite's checker catches them (never set in
+    #: production; the server reads them from ``GOFISH_TEST_BUGS``): see `DRIVER_TEST_BUGS`
+    test_bugs: frozenset[str] = frozenset()
+
+
+#: ``local-reads``: linearizable and lease reads are served from local state without a read
+#: point (stale reads after a failover or a pause). The Raft core's planted bugs
+#: (`gofish.raft.config.KNOWN_TEST_BUGS`) are passed through to it.
+DRIVER_TEST_BUGS = frozenset({"local-reads"})
 
 
 @dataclass(frozen=True, slots=True)

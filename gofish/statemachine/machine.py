@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from gofish import errors
 from gofish.errors import CommandError
@@ -127,3 +128,49 @@ class StateMachine:
             self.internal_errors += 1
             log.exception("internal error reading %r", argv[:1])
             return ErrorReply(b"ERR internal error while executing '" + argv[0] + b"'")
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def export_state(self) -> dict[str, Any]:
+        """The replicated state of the machine besides its partitions, as plain msgpack-able
+        data in fresh containers (safe to encode in another thread while apply goes on):
+        ``entries_applied``, the WATCH memory (``watch_floor``, ``gen_start``, ``mods``,
+        ``old_mods``) and ``sessions`` (`SessionTable.export`). Statistics
+        (``applied_commands``, ``internal_errors``) are not state and are not exported.
+        Identical on every replica that applied the same entries. Used by checkpoints."""
+        return {
+            "entries_applied": self.entries_applied,
+            "watch_floor": self.watch_floor,
+            "gen_start": self._gen_start,
+            "mods": dict(self._mods),
+            "old_mods": dict(self._old_mods),
+            "sessions": self.sessions.export(),
+        }
+
+    def restore_state(self, data: dict[str, Any]) -> None:
+        """Replace what `export_state` exported with ``data`` (the partitions are not
+        touched). Raises ValueError, leaving the machine unchanged, on data that is not an
+        export."""
+        if not isinstance(data, dict):
+            raise ValueError("machine state: not a map")
+        ints: dict[str, int] = {}
+        for name in ("entries_applied", "watch_floor", "gen_start"):
+            v = data.get(name)
+            if type(v) is not int or v < 0:
+                raise ValueError(f"machine state: {name} is not a non-negative integer")
+            ints[name] = v
+        gens: list[dict[bytes, int]] = []
+        for name in ("mods", "old_mods"):
+            m = data.get(name)
+            if not isinstance(m, dict) or not all(
+                type(k) is bytes and type(v) is int for k, v in m.items()
+            ):
+                raise ValueError(f"machine state: {name} is not a map of keys to integers")
+            gens.append(m)
+        sessions = data.get("sessions")
+        if not isinstance(sessions, list):
+            raise ValueError("machine state: sessions is not a session table export")
+        self.sessions.restore(sessions)  # validates: ValueError before any change
+        self.entries_applied = ints["entries_applied"]
+        self.watch_floor = ints["watch_floor"]
+        self._gen_start = ints["gen_start"]
+        self._mods, self._old_mods = gens

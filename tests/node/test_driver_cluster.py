@@ -125,3 +125,13 @@ async def test_transfer_leadership_from_a_follower(tmp_path: Path) -> None:
         await until(lambda: leader_of(net) == target, "the new leader")
         bad = net.drivers[asker].transfer_leader(9)
         assert (await bad).startswith(b"ERR node 9 is not a voter")
+
+
+async def test_the_planted_local_reads_bug_skips_the_read_point(tmp_path: Path) -> None:
+    # For the fault suite's self-test: with the bug, an isolated node reads at once.
+    recs: dict[int, Recorder] = {}
+    async with cluster(tmp_path, recs, test_bugs=frozenset({"local-reads"})) as net:
+        lead = await a_leader(net)
+        other = lead % 3 + 1
+        net.isolate(other)
+        assert net.drivers[other].read_point("linearizable") is None
