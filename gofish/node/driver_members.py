@@ -131,13 +131,15 @@ def apply_conf_change(d: RaftDriver, e: Entry) -> None:
     rn, st = d._rn, d._log
     assert rn is not None and st is not None
     cc = decode_conf_change(e.data)
+    removed = cc.node_id if cc.type == ConfChangeType.REMOVE_NODE else 0
+    farewell = _farewell(d, removed, e.index) if removed and removed != d.id else None
     cs = rn.apply_conf_change(cc)
     d.book.fold(cc)
     tr = d.transport
     if tr is not None and cc.node_id != d.id:
         addr = d.book.addr(cc.node_id)
-        if cc.type == ConfChangeType.REMOVE_NODE:
-            tr.remove_peer(cc.node_id)
+        if removed:
+            _tell_removed(d, removed, farewell)
         elif addr is not None:
             tr.add_peer(cc.node_id, addr)
     st.save(conf_state=cs, members=d.book.records())
@@ -155,6 +157,44 @@ def apply_conf_change(d: RaftDriver, e: Entry) -> None:
         # Keep talking a moment so the others learn the commit; then stop.
         d._loop.call_later(d.settings.tick_interval * d.settings.election_tick,
                               d._fail, NodeRemovedError(f"node {d.id} was removed"))
+
+
+def _farewell(d: RaftDriver, node: int, index: int) -> Message | None:
+    """Leader: an APPEND that brings ``node`` up to its own removal at ``index`` and commits
+    it, built before Raft forgets the node's progress. Without it a removed node that had not
+    yet learned the commit would never apply its removal and would linger."""
+    rn = d._rn
+    assert rn is not None
+    raft = rn.raft
+    pr = raft.trk.progress.get(node) if d.is_leader else None
+    if pr is None or pr.match == 0:
+        return None
+    try:
+        prev_term = raft.log.term(pr.match)
+        ents = raft.log.slice(pr.match + 1, index + 1)
+    except Exception:  # compacted or unavailable: the node needs a snapshot; give up
+        return None
+    return Message(type=MessageType.APPEND, to=node, from_=d.id, term=raft.term,
+                   log_term=prev_term, index=pr.match, entries=tuple(ents), commit=index)
+
+
+def _tell_removed(d: RaftDriver, node: int, farewell: Message | None) -> None:
+    """Stop talking to a removed member: send the farewell (see `_farewell`) and drop the
+    link only after a grace period, so the message goes out."""
+    tr, loop = d.transport, d._loop
+    assert tr is not None and loop is not None
+    if farewell is not None:
+        tr.send([farewell])
+        loop.call_later(d.settings.tick_interval * d.settings.election_tick,
+                        _drop_if_still_removed, d, node)
+    else:
+        tr.remove_peer(node)
+
+
+def _drop_if_still_removed(d: RaftDriver, node: int) -> None:
+    cs = d.members
+    if d.transport is not None and node not in cs.voters + cs.learners:  # not re-added since
+        d.transport.remove_peer(node)
 
 
 def promote_caught_up(d: RaftDriver) -> None:

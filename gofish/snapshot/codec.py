@@ -27,8 +27,9 @@ Rules (ADR 0010):
   `StateMachine.export_state`'s data.
 
 Copy-on-write: `capture_partition` runs on the event loop and costs a C-level copy of the
-partition's two dicts plus a Python pass over its values (~40 ns/key measured) that
-replaces every mutable value (anything not ``bytes``) by ``TypeSpec.copy(v)``, so the
+partition's two dicts plus a C-level pass over the values' types, and, only if there are
+any, a Python pass that replaces every mutable value (anything not ``bytes``) by
+``TypeSpec.copy(v)`` (the copy COPY makes: O(elements) of that value), so the
 snapshot shares nothing mutable with the live partition and can be encoded in a thread
 while apply goes on. Strings are immutable ``bytes`` and are shared, not copied.
 """
@@ -66,6 +67,8 @@ WRITE_CHUNK: Final = 1 << 20
 READ_CHUNK: Final = 1 << 20
 
 _LEN = struct.Struct(">Q")
+#: value types shared (not copied) by snapshots: immutable
+_IMMUTABLE: Final = frozenset((bytes,))
 
 #: progress callback: ``(keys done, keys in total)``
 Progress = Callable[[int, int], None]
@@ -125,6 +128,8 @@ def capture_partition(p: Partition, table: CommandTable, *, copy: bool = True) -
     if not copy:
         return PartitionSnapshot(p.index, p.data, p.expires)
     data = p.data.copy()
+    if not set(map(type, data.values())) - _IMMUTABLE:  # C speed: the usual all-strings case
+        return PartitionSnapshot(p.index, data, p.expires.copy())
     types = table.types
     for key, v in data.items():  # overwriting values does not resize the dict
         if type(v) is not bytes:
@@ -190,27 +195,30 @@ def _weight(v: Any) -> int:
         return 1024
 
 
-def _batches(snap: PartitionSnapshot, table: CommandTable) -> Iterator[Batch]:
-    """The snapshot's keys as `Batch` records, in dict order."""
+def _records(
+    snap: PartitionSnapshot, table: CommandTable, encoder: msgspec.msgpack.Encoder
+) -> Iterator[tuple[bytes, Batch]]:
+    """The snapshot's keys as encoded `Batch` records (and the batches), in dict order."""
     data = snap.data
     expires = snap.expires
     types = table.types
     str_spec = types.get(bytes)
     keys = list(data)
+    values = list(data.values())  # the same order as keys
     for start in range(0, len(keys), BATCH_KEYS):
         chunk = keys[start : start + BATCH_KEYS]
-        vals = [data[k] for k in chunk]
+        vals = values[start : start + BATCH_KEYS]
         kinds_seen = set(map(type, vals))
-        if (
-            str_spec is not None
-            and len(kinds_seen) == 1
-            and bytes in kinds_seen
-            and sum(map(len, vals)) <= BATCH_BYTES
-        ):  # the common case: only strings, and not too many bytes of them
-            yield _batch(chunk, bytes(len(chunk)), [str_spec.name],
-                         list(map(str_spec.dump, vals)), expires)
-        else:
-            yield from _mixed(snap.index, chunk, vals, types, expires)
+        if str_spec is not None and len(kinds_seen) == 1 and bytes in kinds_seen:
+            # the common case, only strings: one batch unless the strings are large
+            b = _batch(chunk, bytes(len(chunk)), [str_spec.name],
+                       list(map(str_spec.dump, vals)), expires)
+            payload = encoder.encode(b)
+            if len(payload) <= 4 * BATCH_BYTES or len(chunk) == 1:
+                yield payload, b
+                continue
+        for b in _mixed(snap.index, chunk, vals, types, expires):
+            yield encoder.encode(b), b
 
 
 def _mixed(
@@ -274,8 +282,8 @@ def write_partition_file(
     with open(path, "xb") as f:
         out = _Out(f, level)
         out.record(encoder.encode(PartHeader(FORMAT_VERSION, snap.index, len(data), orphans)))
-        for b in _batches(snap, table):
-            out.record(encoder.encode(b))
+        for payload, b in _records(snap, table, encoder):
+            out.record(payload)
             names.update(b.names)
             if on_keys is not None:
                 on_keys(len(b.keys))

@@ -254,6 +254,7 @@ class CheckpointWriter:
             if kept is not None:
                 log.info("checkpoint %s exists already and verifies: keeping it", final.name)
                 shutil.rmtree(self.path)
+                self.path = final
                 return kept
             log.warning("replacing damaged checkpoint %s", final.name)
             _remove(final)

@@ -483,6 +483,10 @@ def test_add_transfer_remove() -> None:
             return False
 
         c.wait_until(victim_not_serving, 15, f"removed node {victim} to stop serving")
+        # It learns its own removal (the leader tells it the commit) and exits on its own.
+        proc = c.nodes[victim].proc
+        assert proc is not None
+        assert proc.wait(timeout=15) == 0
         rest = [i for i in (1, 2, 3, 4) if i != victim]
         new = c.wait_leader(among=rest)
         assert raft_ids(c.info_raft(new).get("members")) == rest
