@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from gofish.node.checkpoints import Checkpoints
 from gofish.node.commands import register_all
 from gofish.node.commands.pubsub import PubSub
 from gofish.node.config import Config, ConfigError
@@ -87,12 +88,14 @@ class Node:
                 test_bugs=_test_bugs(),
             )
         peers.pop(config.node_id, None)
+        self.checkpoints = Checkpoints(self)
         self.driver = RaftDriver(
             os.path.join(config.dir, "raft"),
             self.apply,
             fsync_policy=lambda: config.appendfsync,
             settings=settings,
             peers=peers,
+            checkpoints=self.checkpoints,
         )
         self.transport: PeerTransport | None = None
         if peers or config.peer_port or config.join:
@@ -130,7 +133,14 @@ class Node:
         see `gofish.node.driver`)."""
         return self.driver.propose(cmd)
 
+    @property
+    def last_save(self) -> float:
+        """When the last checkpoint finished (LASTSAVE), or the start time before one."""
+        return self.checkpoints.last_save
+
     def apply(self, cmd: Command) -> Reply:
+        if self.checkpoints.capture is not None:
+            self.checkpoints.before_apply(cmd)
         reply = self.sm.apply(cmd)
         ks = self.sm.ks
         if ks.dirty:
@@ -202,6 +212,7 @@ class Node:
             await self.driver.wait_serving()
             self.dispatcher.loading = False
             log.info("gofish ready to accept connections on %s:%d", cfg.bind, server.port)
+            self.checkpoints.start_schedule()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._expire_loop)
                 exc = await self.driver.wait_failed()
@@ -210,6 +221,7 @@ class Node:
                 return
             raise RuntimeError("the Raft log failed; restart to recover") from exc
         finally:
+            self.checkpoints.stop_schedule()
             self.dispatcher.loading = True
             server.close()
             with anyio.CancelScope(shield=True):

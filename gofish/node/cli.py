@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
              "warning": logging.WARNING}[cfg.loglevel]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its per-run lines are noise
     from gofish.node.driver_types import NodeRemovedError
 
     try:

@@ -41,6 +41,21 @@ def _memory(v: str) -> int:
     return int(low)
 
 
+def _save_rules(v: str) -> str:
+    """Redis's ``save`` value: pairs of ``seconds changes`` (empty: no automatic saves)."""
+    nums = v.split()
+    if len(nums) % 2 or not all(n.isdigit() for n in nums):
+        raise ConfigError("save: expected pairs of 'seconds changes'")
+    return " ".join(nums)
+
+
+def _non_negative(v: str) -> int:
+    n = int(v)
+    if n < 0:
+        raise ConfigError("argument must be >= 0")
+    return n
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     def parse(v: str) -> str:
         low = v.lower()
@@ -65,6 +80,8 @@ class Config:
     hz: int = 10
     read_consistency: str = "linearizable"
     save: str = "3600 1 300 100 60 10000"
+    #: log entries kept behind a checkpoint (a follower that far behind catches up from the log)
+    checkpoint_log_tail: int = 10_000
     loglevel: str = "notice"
     # cluster (all fixed at start)
     node_id: int = 1
@@ -91,7 +108,8 @@ class Config:
             "partitions": ("partitions", int, False),
             "hz": ("hz", int, True),
             "read-consistency": ("read_consistency", _choice(READ_CONSISTENCY), True),
-            "save": ("save", str, True),
+            "save": ("save", _save_rules, True),
+            "checkpoint-log-tail": ("checkpoint_log_tail", _non_negative, True),
             "loglevel": ("loglevel", _choice(("debug", "verbose", "notice", "warning")), True),
             "appendonly": ("appendonly", _yesno, False),
             "node-id": ("node_id", int, False),

@@ -70,6 +70,7 @@ from gofish.node.driver_types import (
     EARLY,
     UNCONFIRMED,
     Apply,
+    CheckpointHooks,
     DriverSettings,
     DriverStatistics,
     NodeRemovedError,
@@ -98,6 +99,7 @@ from gofish.raft import (
     ProposalDroppedError,
     RawNode,
     Ready,
+    Snapshot,
     SoftState,
     StateRole,
 )
@@ -143,6 +145,7 @@ class RaftDriver:
         settings: DriverSettings | None = None,
         transport: Transport | None = None,
         peers: dict[int, tuple[str, int]] | None = None,
+        checkpoints: CheckpointHooks | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.settings = settings or DriverSettings()
@@ -151,6 +154,7 @@ class RaftDriver:
         self._apply_cb = apply
         self._policy = fsync_policy
         self._peer_overrides = dict(peers or {})
+        self.checkpoints = checkpoints
         self.storage: RocksDBStorage | None = None
         self._log: CachedLog | None = None  # what Raft reads and the driver writes through
         self._rn: RawNode | None = None
@@ -327,6 +331,8 @@ class RaftDriver:
             test_bugs=s.test_bugs & KNOWN_TEST_BUGS,
         )
         self._log = CachedLog(st)
+        if self.checkpoints is not None:
+            self._log.snapshot = self._snapshot_for_peer
         self._rn = RawNode(cfg, self._log)
         self._sync_thread = SyncThread(st.sync, self._loop, self._sync_done)
         if self._rn.raft.conf_state().voters == (self.id,):
@@ -379,7 +385,13 @@ class RaftDriver:
     async def _replay(self) -> None:
         st = self.storage
         assert st is not None
-        done = await replay_log(st, self._apply_cb, self.settings, self.book)
+        after = 0
+        if self.checkpoints is not None:
+            compacted = st.first_index() - 1
+            after = await anyio.to_thread.run_sync(self.checkpoints.restore, compacted)
+            if after:
+                self.applied_index = after
+        done = await replay_log(st, self._apply_cb, self.settings, self.book, after)
         self.applied_index = done.applied_index
         self._replayed = done.entries
         self._replay_seconds = done.seconds
@@ -472,6 +484,56 @@ class RaftDriver:
             rn.read_index(ctx)
             self._schedule()
 
+    # --- checkpoints (gofish.node.checkpoints) ----------------------------------------------
+    def term_at(self, index: int) -> int:
+        """The term of log entry ``index`` (raises if it is compacted away or unknown)."""
+        assert self.storage is not None
+        return self.storage.term(index)
+
+    def checkpointed(self, index: int, dirname: str, tail: int) -> None:
+        """A checkpoint of the state after ``index`` is durable: record it as the log's
+        snapshot point and delete the entries up to ``index - tail``."""
+        st = self.storage
+        if st is None or self._closed:
+            return
+        st.create_snapshot(index, self.members, dirname.encode())
+        cut = min(index - tail, index)
+        if cut > st.first_index() - 1:
+            st.compact(cut)
+            log.info("log compacted up to entry %d (checkpoint %s)", cut, dirname)
+
+    def _snapshot_for_peer(self) -> Snapshot:
+        """Raft's storage `snapshot()` for a follower behind the log: the checkpoint's files
+        in the data (the store itself keeps only the checkpoint's name)."""
+        st, hooks = self.storage, self.checkpoints
+        assert st is not None and hooks is not None
+        snap = st.snapshot()
+        if snap.is_empty:
+            return snap
+        return Snapshot(metadata=snap.metadata, data=hooks.snapshot_data(snap))
+
+    def _install(self, snap: Snapshot) -> Snapshot:
+        """A snapshot from the leader: load its checkpoint into the state machine; the
+        store records only its name. Raises if there is nothing to install it with."""
+        hooks = self.checkpoints
+        if hooks is None:
+            raise RuntimeError("received a snapshot but this node keeps no checkpoints")
+        manifest = hooks.install(snap)
+        md = snap.metadata
+        self.applied_index = md.index
+        self.book = AddressBook.from_records(dict(manifest.members))
+        self.book.override(self._peer_overrides)
+        tr = self.transport
+        if tr is not None:
+            for n in self.book.members:
+                addr = self.book.addr(n)
+                if n != self.id and addr is not None:
+                    tr.add_peer(n, addr)
+        assert self.storage is not None
+        self.storage.save(members=self.book.records())
+        log.info("installed the leader's snapshot at entry %d (term %d)", md.index, md.term)
+        return Snapshot(metadata=md, data=manifest.dirname.encode())
+
     # --- membership (gofish.node.driver_members) ---------------------------------------------
     def change_member(self, kind: ConfChangeType, node: int, addr: str = "") -> asyncio.Future[Any]:
         """Propose a membership change; the future resolves with +OK once it is applied
@@ -554,11 +616,12 @@ class RaftDriver:
         st = self._log
         rn = self._rn
         assert st is not None and rn is not None
-        if rd.snapshot is not None:
-            raise RuntimeError("installing a snapshot needs checkpoints: not implemented yet")
+        snap = rd.snapshot
+        if snap is not None:
+            snap = self._install(snap)
         hs = rd.hard_state
         # (1) persist, unsynced
-        seq = st.save(hs, rd.entries) if hs is not None or rd.entries else 0
+        seq = st.save(hs, rd.entries, snap) if hs is not None or rd.entries or snap else 0
         vote_changed = False
         if hs is not None:
             prev = self._saved_hs

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from gofish import errors
-from gofish.raft import Message, MessageType, Ready
+from gofish.raft import Message, MessageType, Ready, Snapshot
 from gofish.statemachine.entry import Command
 
 #: The error replies of a write that did not complete (meanings in gofish.errors).
@@ -51,6 +51,23 @@ class Transport(Protocol):
     def remove_peer(self, node_id: int) -> None: ...
 
     def is_connected(self, node_id: int) -> bool: ...
+
+
+class CheckpointHooks(Protocol):
+    """What the driver needs of the node's checkpoints (`gofish.node.checkpoints`)."""
+
+    def restore(self, min_index: int) -> int:
+        """Load the newest checkpoint at or after ``min_index``; its index (0: none)."""
+        ...
+
+    def snapshot_data(self, snap: Snapshot) -> bytes:
+        """The bytes a Raft snapshot to a follower carries, for the checkpoint ``snap``
+        refers to (its data holds the checkpoint's directory name)."""
+        ...
+
+    def install(self, snap: Snapshot) -> Any:
+        """Write, verify and load the checkpoint a received Raft snapshot carries."""
+        ...
 
 
 @dataclass(frozen=True)

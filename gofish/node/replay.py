@@ -1,8 +1,8 @@
 """Rebuilding the state machine at start-up: replay the committed log through ``apply``.
 
-There are no checkpoints yet, so the state machine starts empty and every committed entry
-from the store's first index to its persisted commit index is applied, in order, in chunks;
-the event loop is yielded between chunks so clients get ``-LOADING`` meanwhile. Conf-change
+The state machine starts from the newest checkpoint (or empty) and every committed entry
+after it, up to the store's persisted commit index, is applied in order, in chunks; the event
+loop is yielded between chunks so clients get ``-LOADING`` meanwhile. Conf-change
 entries rebuild the membership; if the store's membership record lags behind the log (a
 crash between committing a change and recording it) the rebuilt one is saved.
 
@@ -51,24 +51,28 @@ def fold_conf_change(cs: ConfState, cc: ConfChange) -> ConfState:
     return ConfState(voters=tuple(sorted(voters)), learners=tuple(sorted(learners)))
 
 
-
 async def replay_log(
     store: RocksDBStorage,
     apply: Callable[[Command], Any],
     settings: DriverSettings,
     book: AddressBook | None = None,
+    after: int = 0,
 ) -> Replayed:
-    """Apply every committed entry of ``store`` in order (see the module docstring); conf
-    changes also update ``book`` (member addresses). Raises
-    ValueError on an entry that is not a command, `gofish.log.rocksdb.CorruptLogError` on a
-    damaged one, RuntimeError if the log starts at a snapshot (checkpoints: later)."""
-    if not store.snapshot().is_empty:
-        raise RuntimeError("the log starts at a snapshot: restoring checkpoints is not "
-                           "implemented yet")
+    """Apply every committed entry of ``store`` after index ``after`` (the checkpoint the
+    state machine was loaded from; 0: none) in order (see the module docstring); conf
+    changes also update ``book`` (member addresses). Raises ValueError on an entry that is
+    not a command, `gofish.log.rocksdb.CorruptLogError` on a damaged one, RuntimeError if
+    the log was compacted past ``after`` (entries the state machine lacks are gone)."""
     commit = store.hard_state.commit
-    first = lo = store.first_index()
+    if store.first_index() > after + 1:
+        raise RuntimeError(f"the log starts at entry {store.first_index()}, but the state "
+                           f"machine was loaded only up to entry {after}: a checkpoint is "
+                           "missing or damaged")
+    first = lo = after + 1
     total = max(0, commit - lo + 1)
-    cs = ConfState()
+    # Each change sets one node's role, so folding the changes after the checkpoint over
+    # the recorded membership (which may include some of them already) ends right.
+    cs = store.conf_state if after else ConfState()
     t0 = last_report = time.monotonic()
     chunk = settings.replay_chunk
     if total > chunk:
@@ -94,4 +98,4 @@ async def replay_log(
         log.info("replayed %d log entries in %.2f s", total, seconds)
     if (cs.voters or cs.learners) and cs != store.conf_state:
         store.save(conf_state=cs)
-    return Replayed(applied_index=lo - 1, entries=total, seconds=seconds)
+    return Replayed(applied_index=max(lo - 1, after), entries=total, seconds=seconds)

@@ -4,7 +4,12 @@ Pure of the event loop (synchronous file I/O; the node runs it in worker threads
 ``docs/adr/0010-checkpoints.md`` for the format and `gofish.snapshot.store` for the rules.
 """
 
-from gofish.snapshot.codec import PartitionSnapshot, capture_partition
+from gofish.snapshot.codec import (
+    CheckpointCapture,
+    PartitionSnapshot,
+    capture_partition,
+    partitions_touched,
+)
 from gofish.snapshot.manifest import (
     CheckpointError,
     CorruptCheckpoint,
@@ -13,14 +18,12 @@ from gofish.snapshot.manifest import (
     Manifest,
 )
 from gofish.snapshot.store import (
-    CheckpointCapture,
     CheckpointWriter,
     checkpoint_path,
     checkpoints_dir,
     list_checkpoints,
     load_checkpoint,
     load_latest,
-    partitions_touched,
     prune_checkpoints,
     verify_checkpoint,
     write_checkpoint,

@@ -1,4 +1,5 @@
-"""Checkpoint files: one partition's keys, values and expiry times; the machine-wide state.
+"""Checkpoint files: one partition's keys, values and expiry times; the machine-wide state;
+and the event-loop side of taking a checkpoint (`capture_partition`, `CheckpointCapture`).
 
 Rules (ADR 0010):
 
@@ -27,11 +28,11 @@ Rules (ADR 0010):
   `StateMachine.export_state`'s data.
 
 Copy-on-write: `capture_partition` runs on the event loop and costs a C-level copy of the
-partition's two dicts plus a C-level pass over the values' types, and, only if there are
-any, a Python pass that replaces every mutable value (anything not ``bytes``) by
-``TypeSpec.copy(v)`` (the copy COPY makes: O(elements) of that value), so the
-snapshot shares nothing mutable with the live partition and can be encoded in a thread
-while apply goes on. Strings are immutable ``bytes`` and are shared, not copied.
+partition's two dicts and a C-level scan of the values' types; only if some value is not
+``bytes``, a Python pass replaces each such (mutable) value by ``TypeSpec.copy(v)`` (the
+copy COPY makes: O(elements) of that value). So the snapshot shares nothing mutable with
+the live partition and can be encoded in a thread while apply goes on. Strings are
+immutable ``bytes`` and are shared, not copied.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ from gofish.snapshot.manifest import (
     FileInfo,
     IncompatibleCheckpoint,
 )
+from gofish.statemachine.entry import Command
 from gofish.statemachine.keyspace import Partition
+from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, TypeSpec
 
 #: zstd compression level of every checkpoint file.
@@ -145,6 +148,82 @@ def _untyped(k: int, key: bytes, v: object) -> CheckpointError:
         f"partition {k}: key {key[:64]!r} holds a {type(v).__module__}.{type(v).__qualname__}, "
         "a type no loaded data type registers: cannot checkpoint it"
     )
+
+
+# --- copy-on-write capture of a whole machine (event loop side) ----------------------------
+def partitions_touched(machine: StateMachine, cmd: Command) -> set[int] | None:
+    """The partitions applying ``cmd`` may change, or None for "any of them".
+
+    Every key argument of every command counts (a read inside MULTI deletes an expired key
+    it looks at); a keyless write (FLUSHALL) is None; a keyless read (KEYS, SCAN, DBSIZE)
+    and an unknown command change nothing. Relies on the `CommandSpec` key positions, as
+    routing does."""
+    table = machine.table
+    ks = machine.ks
+    out: set[int] = set()
+    for argv in cmd.argvs:
+        spec = table.lookup(argv[0]) if argv else None
+        if spec is None or spec.is_node:
+            continue
+        try:
+            keys = spec.keys(argv)
+        except Exception:  # a malformed argv: cannot tell, assume the worst
+            return None
+        if not keys:
+            if not spec.is_write:
+                continue
+            return None
+        for key in keys:
+            out.add(ks.partition_index(key))
+    return out
+
+
+class CheckpointCapture:
+    """Loop-side half of a checkpoint taken after entry ``index`` while apply goes on.
+
+    Construct it right after entry ``index`` was applied: it takes the machine-wide state
+    (``state``) then. Before applying each later command entry call `before_apply` (other
+    entries, conf changes and empty ones, change no partition); when the loop has time call
+    `capture_next`. Each returns partition snapshots to hand to a
+    `CheckpointWriter` (in a worker thread). ``done`` when every partition was captured.
+    Each capture costs one `capture_partition` on the loop (see `gofish.snapshot.codec`).
+    """
+
+    def __init__(self, machine: StateMachine, index: int) -> None:
+        self.machine = machine
+        self.index = index
+        self.state: dict[str, Any] = machine.export_state()
+        self.expected_keys = machine.ks.dbsize()
+        self._pending = dict.fromkeys(range(len(machine.ks.partitions)))
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    def pending(self) -> int:
+        """Partitions not captured yet."""
+        return len(self._pending)
+
+    def _take(self, k: int) -> PartitionSnapshot:
+        del self._pending[k]
+        m = self.machine
+        return capture_partition(m.ks.partitions[k], m.table)
+
+    def before_apply(self, cmd: Command) -> list[PartitionSnapshot]:
+        """Capture the not yet captured partitions ``cmd`` may change (all of them if it
+        cannot be told); call it before ``machine.apply(cmd)``."""
+        if not self._pending:
+            return []
+        touched = partitions_touched(self.machine, cmd)
+        if touched is None:
+            return [self._take(k) for k in list(self._pending)]
+        return [self._take(k) for k in sorted(touched) if k in self._pending]
+
+    def capture_next(self) -> PartitionSnapshot | None:
+        """Capture one more partition (lowest index first); None when all are captured."""
+        if not self._pending:
+            return None
+        return self._take(next(iter(self._pending)))
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ Rules (ADR 0010):
 - Deleting is a rename to a ``.tmp-`` name first, then removal: a crash never leaves a
   half-deleted directory under a final name.
 
-Taking a checkpoint while apply goes on (the node): `CheckpointCapture` on the event loop
-captures the machine-wide state at once, then each partition (`capture_partition`, a
-copy-on-write-safe snapshot) at the latest just before the first later entry that touches
-that partition (`partitions_touched`), or earlier when the loop is idle. Every capture thus
-shows the state after ``index``. A worker thread gives the snapshots to a
-`CheckpointWriter` (encoding, compression and fsync happen there) and calls ``finish``.
+Taking a checkpoint while apply goes on (the node): `CheckpointCapture` (in
+`gofish.snapshot.codec`, with the rest of the event-loop side) captures the machine-wide
+state at once, then each partition (`capture_partition`, a copy-on-write-safe snapshot) at
+the latest just before the first later entry that touches that partition
+(`partitions_touched`), or earlier when the loop is idle. Every capture thus shows the state
+after ``index``. A worker thread gives the snapshots to a `CheckpointWriter` (encoding,
+compression and fsync happen there) and calls ``finish``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ from gofish.snapshot.manifest import (
     encode_manifest,
     partition_file,
 )
-from gofish.statemachine.entry import Command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable
 
@@ -308,81 +308,6 @@ def write_checkpoint(
         for p in ks.partitions:
             w.add_partition(p.index, capture_partition(p, machine.table, copy=False))
         return w.finish()
-
-
-# --- copy-on-write capture (event loop side) -----------------------------------------------
-def partitions_touched(machine: StateMachine, cmd: Command) -> set[int] | None:
-    """The partitions applying ``cmd`` may change, or None for "any of them".
-
-    Every key argument of every command counts (a read inside MULTI deletes an expired key
-    it looks at); a keyless write (FLUSHALL) is None; a keyless read (KEYS, SCAN, DBSIZE)
-    and an unknown command change nothing. Relies on the `CommandSpec` key positions, as
-    routing does."""
-    table = machine.table
-    ks = machine.ks
-    out: set[int] = set()
-    for argv in cmd.argvs:
-        spec = table.lookup(argv[0]) if argv else None
-        if spec is None or spec.is_node:
-            continue
-        try:
-            keys = spec.keys(argv)
-        except Exception:  # a malformed argv: cannot tell, assume the worst
-            return None
-        if not keys:
-            if not spec.is_write:
-                continue
-            return None
-        for key in keys:
-            out.add(ks.partition_index(key))
-    return out
-
-
-class CheckpointCapture:
-    """Loop-side half of a checkpoint taken after entry ``index`` while apply goes on.
-
-    Construct it right after entry ``index`` was applied: it takes the machine-wide state
-    (``state``) then. Before applying each later entry call `before_apply`; when the loop
-    has time call `capture_next`. Each returns partition snapshots to hand to a
-    `CheckpointWriter` (in a worker thread). ``done`` when every partition was captured.
-    Each capture costs one `capture_partition` on the loop (see `gofish.snapshot.codec`).
-    """
-
-    def __init__(self, machine: StateMachine, index: int) -> None:
-        self.machine = machine
-        self.index = index
-        self.state: dict[str, Any] = machine.export_state()
-        self.expected_keys = machine.ks.dbsize()
-        self._pending = dict.fromkeys(range(len(machine.ks.partitions)))
-
-    @property
-    def done(self) -> bool:
-        return not self._pending
-
-    def pending(self) -> int:
-        """Partitions not captured yet."""
-        return len(self._pending)
-
-    def _take(self, k: int) -> PartitionSnapshot:
-        del self._pending[k]
-        m = self.machine
-        return capture_partition(m.ks.partitions[k], m.table)
-
-    def before_apply(self, cmd: Command) -> list[PartitionSnapshot]:
-        """Capture the not yet captured partitions ``cmd`` may change (all of them if it
-        cannot be told); call it before ``machine.apply(cmd)``."""
-        if not self._pending:
-            return []
-        touched = partitions_touched(self.machine, cmd)
-        if touched is None:
-            return [self._take(k) for k in list(self._pending)]
-        return [self._take(k) for k in sorted(touched) if k in self._pending]
-
-    def capture_next(self) -> PartitionSnapshot | None:
-        """Capture one more partition (lowest index first); None when all are captured."""
-        if not self._pending:
-            return None
-        return self._take(next(iter(self._pending)))
 
 
 # --- reading --------------------------------------------------------------------------------

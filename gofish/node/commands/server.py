@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gofish import errors
 from gofish.node.commands import server_client, server_command, server_config, server_info
 from gofish.node.dispatch import NO_REPLY
-from gofish.reply import ErrorReply, Reply
+from gofish.reply import OK, ErrorReply, Reply, Status
 from gofish.statemachine.registry import CommandTable, command
 
 if TYPE_CHECKING:
@@ -41,6 +41,37 @@ def time_(d: Dispatcher, s: Session, argv: list[bytes]) -> Reply:
 
 def lastsave(d: Dispatcher, s: Session, argv: list[bytes]) -> Reply:
     return server_info.last_save_time(d)
+
+
+_IN_PROGRESS = b"ERR Background save already in progress"
+
+
+def save(d: Dispatcher, s: Session, argv: list[bytes]) -> Any:
+    """A checkpoint now; +OK once it is durable (gofish.node.checkpoints)."""
+    cp = d.node.checkpoints
+    if cp.in_progress:
+        return ErrorReply(_IN_PROGRESS)
+    done = cp.begin()
+    out: asyncio.Future[Any] = done.get_loop().create_future()
+
+    def finished(f: asyncio.Future[bool]) -> None:
+        if not out.done():
+            out.set_result(OK if f.result() else ErrorReply(b"ERR checkpoint failed"))
+
+    done.add_done_callback(finished)
+    return out
+
+
+def bgsave(d: Dispatcher, s: Session, argv: list[bytes]) -> Reply:
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
+        return ErrorReply(errors.SYNTAX)
+    cp = d.node.checkpoints
+    if cp.in_progress:
+        if len(argv) == 2:
+            return Status(b"Background saving scheduled")
+        return ErrorReply(_IN_PROGRESS)
+    cp.begin()
+    return Status(b"Background saving started")
 
 
 def _stop_node(d: Dispatcher) -> None:
@@ -85,6 +116,12 @@ def register(table: CommandTable) -> None:
         server_client.spec(),
         command("time", 1, "node loading stale fast", group=g, since="2.6.0",
                 summary="Return the current server time", complexity="O(1)")(time_),
+        command("save", 1, "node noscript admin", group=g, since="1.0.0",
+                summary="Synchronously save the dataset to disk (a checkpoint)",
+                complexity="O(N) where N is the total number of keys in all databases")(save),
+        command("bgsave", -1, "node noscript admin", group=g, since="1.0.0",
+                summary="Asynchronously save the dataset to disk (a checkpoint)",
+                complexity="O(1)")(bgsave),
         command("lastsave", 1, "node loading stale fast @admin @dangerous", group=g, since="1.0.0",
                 summary="Get the UNIX time stamp of the last successful save to disk",
                 complexity="O(1)")(lastsave),

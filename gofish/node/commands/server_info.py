@@ -245,16 +245,20 @@ def _memory(d: Dispatcher) -> Lines:
 
 def _persistence(d: Dispatcher) -> Lines:
     cfg = d.node.config
+    cp = d.node.checkpoints
+    running = cp.in_progress
     return [
         ("loading", 1 if d.loading else 0),
         ("async_loading", 0),
-        ("rdb_changes_since_last_save", 0),
-        ("rdb_bgsave_in_progress", 0),
+        ("rdb_changes_since_last_save", cp.changes_since()),
+        ("rdb_bgsave_in_progress", 1 if running else 0),
         ("rdb_last_save_time", last_save_time(d)),
-        ("rdb_last_bgsave_status", "ok"),
-        ("rdb_last_bgsave_time_sec", -1),
-        ("rdb_current_bgsave_time_sec", -1),
-        ("rdb_saves", 0),
+        ("rdb_last_bgsave_status", cp.last_status),
+        ("rdb_last_bgsave_time_sec", round(cp.last_seconds) if cp.last_seconds >= 0 else -1),
+        ("rdb_current_bgsave_time_sec", round(time.time() - cp.started_at) if running else -1),
+        ("rdb_saves", cp.saves),
+        ("checkpoint_index", cp.last_index),
+        ("checkpoint_dir", cp.last_dirname),
         ("aof_enabled", 1 if cfg.appendonly else 0),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
