@@ -89,6 +89,8 @@ _K_APPLIED: Final = b"applied"
 _K_LOG_START: Final = b"log_start"
 _K_SNAPSHOT: Final = b"snapshot"
 _K_MEMBERS: Final = b"members"
+#: memtable size of the log column family
+LOG_WRITE_BUFFER: Final = 16 << 20
 _KEY_ZERO: Final = index_key(0)
 
 
@@ -136,6 +138,10 @@ class RocksDBStorage:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         cf_opts = {_CF_LOG: Options(raw_mode=True), _CF_META: Options(raw_mode=True)}
+        # Smaller memtables than RocksDB's 64 MB: the log is read back from the entry cache
+        # and compacted behind checkpoints, so a big memtable only costs resident memory.
+        cf_opts[_CF_LOG].set_write_buffer_size(LOG_WRITE_BUFFER)
+        cf_opts[_CF_META].set_write_buffer_size(1 << 20)
         self._db = Rdict(self.path, _options(), column_families=cf_opts)
         self._log = self._db.get_column_family(_CF_LOG)
         self._meta = self._db.get_column_family(_CF_META)

@@ -37,7 +37,7 @@ from gofish.statemachine.sessions import SessionTable
 log = logging.getLogger(__name__)
 
 #: how many entries back WATCH can see modifications
-WATCH_WINDOW = 200_000
+WATCH_WINDOW = 50_000
 
 
 class StateMachine:
