@@ -23,7 +23,14 @@ from collections.abc import Iterable
 
 import msgspec
 
-from gofish.raft import ConfChange, ConfChangeType, Entry, EntryType, encode_conf_change
+from gofish.raft import (
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    Entry,
+    EntryType,
+    encode_conf_change,
+)
 
 #: A learner is promoted once it is at most this many entries behind the leader.
 PROMOTE_LAG = 64
@@ -64,6 +71,19 @@ def bootstrap_entries(voters: Iterable[int]) -> list[Entry]:
               encode_conf_change(ConfChange(ConfChangeType.ADD_NODE, node)))
         for i, node in enumerate(sorted(set(voters)), 1)
     ]
+
+
+def fold_conf_change(cs: ConfState, cc: ConfChange) -> ConfState:
+    """The membership after ``cc`` (the rule of `gofish.raft.RawNode.apply_conf_change`)."""
+    voters, learners = set(cs.voters), set(cs.learners)
+    n = cc.node_id
+    voters.discard(n)
+    learners.discard(n)
+    if cc.type == ConfChangeType.ADD_NODE:
+        voters.add(n)
+    elif cc.type == ConfChangeType.ADD_LEARNER:
+        learners.add(n)
+    return ConfState(voters=tuple(sorted(voters)), learners=tuple(sorted(learners)))
 
 
 def parse_cluster(spec: str) -> dict[int, tuple[str, int]]:

@@ -22,8 +22,8 @@ import anyio
 
 from gofish.log.rocksdb import RocksDBStorage
 from gofish.node.driver_types import DriverSettings
-from gofish.node.membership import AddressBook
-from gofish.raft import ConfChange, ConfChangeType, ConfState, decode_conf_change
+from gofish.node.membership import AddressBook, fold_conf_change
+from gofish.raft import ConfState, decode_conf_change
 from gofish.statemachine.entry import Command, decode_command
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,6 @@ class Replayed:
     #: entries replayed (commands, conf changes and empty entries)
     entries: int
     seconds: float
-
-
-def fold_conf_change(cs: ConfState, cc: ConfChange) -> ConfState:
-    """The membership after ``cc`` (the rule of `gofish.raft.RawNode.apply_conf_change`)."""
-    voters, learners = set(cs.voters), set(cs.learners)
-    n = cc.node_id
-    voters.discard(n)
-    learners.discard(n)
-    if cc.type == ConfChangeType.ADD_NODE:
-        voters.add(n)
-    elif cc.type == ConfChangeType.ADD_LEARNER:
-        learners.add(n)
-    return ConfState(voters=tuple(sorted(voters)), learners=tuple(sorted(learners)))
 
 
 async def replay_log(
