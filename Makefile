@@ -6,7 +6,7 @@ PORT   ?= 6379
 DIR    ?= ./data
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install serve test test-all lint redis-server bench bench-cluster clean
+.PHONY: install serve test test-all lint redis-server bench bench-cluster bench-checkpoints clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,9 @@ bench: install redis-server
 
 bench-cluster: install redis-server
 	$(BIN)/python bench/cluster_bench.py
+
+bench-checkpoints: install redis-server
+	$(BIN)/python bench/checkpoint_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

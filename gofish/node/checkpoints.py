@@ -200,6 +200,11 @@ class Checkpoints:
         except BaseException as exc:
             writer.abort()
             manifest = exc
+        else:
+            try:  # here, not on the loop: it reads and checks every file it keeps
+                prune_checkpoints(self.dir, keep=KEEP)
+            except Exception:
+                log.exception("pruning old checkpoints failed")
         try:
             loop.call_soon_threadsafe(self._finished, manifest, done)
         except RuntimeError:
@@ -217,7 +222,6 @@ class Checkpoints:
         try:
             drv.checkpointed(result.index, result.dirname,
                              self.node.config.checkpoint_log_tail)
-            prune_checkpoints(self.dir, keep=KEEP)
         except Exception:
             log.exception("compacting the log behind checkpoint %s failed", result.dirname)
         self.last_status = "ok"

@@ -3,9 +3,9 @@ directory rules (incomplete writes, newest sound wins, pruning) and copy-on-writ
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,20 @@ from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin_example"))
-import gofish_tally  # type: ignore[import-not-found]  # noqa: E402  (the example plugin)
+
+def _example_plugin() -> Any:
+    """The example plugin's module, loaded from its file: not through sys.path, where its
+    build metadata would make the plugin look installed to every later entry-point lookup
+    in this process (tests/node/test_plugin.py checks it is absent)."""
+    init = Path(__file__).resolve().parents[1] / "plugin_example" / "gofish_tally" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("gofish_tally", init)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gofish_tally = _example_plugin()
 
 T0 = 1_700_000_000_000
 CS = ConfState(voters=(1, 2, 3), learners=(4,))
