@@ -424,6 +424,9 @@ class PeerTransport:
                     link.failing = True
                     log.log(level, "node %d: cannot reach peer %d at %s:%d: %s",
                             self.node_id, pid, host, port, why)
+            except Exception:  # a bug or a loop quirk must never end the link for good
+                log.exception("node %d: the link to peer %d failed; redialing", self.node_id,
+                              pid)
             finally:
                 if writer is not None:
                     writer.close()
@@ -438,7 +441,7 @@ class PeerTransport:
         gone = asyncio.get_running_loop().create_task(reader.read(1))
         gone.add_done_callback(lambda _: link.wake.set())
         try:
-            while not gone.done():
+            while not gone.done() and not writer.is_closing():
                 if not link.queue:
                     link.wake.clear()
                     await link.wake.wait()
@@ -453,6 +456,9 @@ class PeerTransport:
                 try:
                     writer.writelines(w.frames)
                     await writer.drain()
+                except RuntimeError as e:  # uvloop: the transport closed under us
+                    self._write_lost(link, w)
+                    return f"connection closed ({e})"
                 except BaseException:
                     self._write_lost(link, w)
                     raise

@@ -710,3 +710,30 @@ async def test_dialing_the_wrong_node_is_refused() -> None:
         if a is not None:
             await a.t.close()
         await c.t.close()
+
+
+async def test_a_write_on_a_transport_closed_under_it_reconnects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fault suite finding F1: under uvloop, a write to a transport the loop has just closed
+    # (a reset whose connection_lost is still pending) raises RuntimeError. The link must
+    # take it as a lost connection and dial again, not end for good.
+    async with cluster(2) as (a, b):
+        a.t.send([msg(1, 2, 0)])
+        await b.until(lambda: len(b.inbox) == 1)
+        real = asyncio.StreamWriter.writelines
+        armed = [True]
+
+        def writelines(self: asyncio.StreamWriter, data: Any) -> None:
+            if armed[0]:
+                armed[0] = False
+                self.transport.abort()
+                raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+            real(self, data)
+
+        monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+        a.t.send([msg(1, 2, 1)])  # lost with the connection (Raft resends)
+        await a.until(lambda: a.stats(2)["connects"] >= 2 and 2 in a.up)
+        a.t.send([msg(1, 2, 2)])
+        await b.until(lambda: 2 in b.received_from(1))
+        assert not armed[0]
