@@ -151,6 +151,8 @@ class Checkpoints:
             self.dir, index, term, drv.members, drv.book.records(),
             table=node.table, partitions=len(node.sm.ks.partitions),
             expected_keys=cap.expected_keys,
+            progress=_progress_printer("writing checkpoint") or _progress_logger(
+                f"checkpoint {index}-{term}"),
         )
         self.capture = cap
         self.started_at = time.time()
@@ -302,6 +304,21 @@ class Checkpoints:
                 log.info("installed checkpoint %s from the leader: %d keys", m.dirname, m.keys)
                 return m
         raise ValueError(f"snapshot {md.index}-{md.term}: no valid checkpoint after writing it")
+
+
+def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None]:
+    """Progress as log lines, at most one per ``every`` seconds (thread-safe enough: a
+    lost update only delays a line)."""
+    last = [time.monotonic()]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            log.info("%s: %d of %d keys (%d%%)", what, done, total,
+                     done * 100 // total if total else 100)
+
+    return show
 
 
 def _progress_printer(what: str) -> Callable[[int, int], None] | None:
