@@ -6,7 +6,7 @@ PORT   ?= 6379
 DIR    ?= ./data
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install serve test test-all lint redis-server bench bench-cluster bench-checkpoints clean
+.PHONY: install serve test test-all lint redis-server bench bench-cluster bench-checkpoints jepsen clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,13 @@ bench-cluster: install redis-server
 
 bench-checkpoints: install redis-server
 	$(BIN)/python bench/checkpoint_bench.py
+
+SEEDS    ?= 10
+DURATION ?= 15
+NODES    ?= 3
+# Long fault-injection runs (Jepsen-style), one random nemesis schedule per seed.
+jepsen: install
+	$(BIN)/python -m tests.faults.jepsen --seeds $(SEEDS) --duration $(DURATION) --nodes $(NODES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
