@@ -26,12 +26,13 @@ import logging
 import os
 import random
 import time
+from functools import partial
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from gofish.node.checkpoints import Checkpoints
+from gofish.node.checkpoints import Checkpoints, LoadingProgress
 from gofish.node.commands import register_all
 from gofish.node.commands.pubsub import PubSub
 from gofish.node.config import Config, ConfigError
@@ -89,6 +90,7 @@ class Node:
             )
         peers.pop(config.node_id, None)
         self.checkpoints = Checkpoints(self)
+        self.loading_progress = LoadingProgress()
         self.driver = RaftDriver(
             os.path.join(config.dir, "raft"),
             self.apply,
@@ -97,6 +99,7 @@ class Node:
             peers=peers,
             checkpoints=self.checkpoints,
         )
+        self.driver.replay_progress = partial(self.loading_progress.update, "log")
         self.transport: PeerTransport | None = None
         if peers or config.peer_port or config.join:
             if not config.cluster_secret_file:

@@ -241,7 +241,14 @@ class Checkpoints:
     def restore(self, min_index: int) -> int:
         """Load the newest checkpoint at or after ``min_index`` into the state machine;
         return its index (0: none, the machine stays empty)."""
-        progress = _progress_printer("loading checkpoint")
+        printer = _progress_printer("loading checkpoint")
+        loading = self.node.loading_progress
+
+        def progress(done: int, total: int) -> None:
+            loading.update("checkpoint", done, total)
+            if printer is not None:
+                printer(done, total)
+
         m = load_latest(self.dir, self.node.sm, min_index=min_index, progress=progress)
         if m is None:
             return 0
@@ -304,6 +311,31 @@ class Checkpoints:
                 log.info("installed checkpoint %s from the leader: %d keys", m.dirname, m.keys)
                 return m
         raise ValueError(f"snapshot {md.index}-{md.term}: no valid checkpoint after writing it")
+
+
+class LoadingProgress:
+    """What a loading node has done so far (INFO persistence ``loading_*``): the checkpoint's
+    keys, then the log's entries. Written by the loading code (a worker thread for the
+    checkpoint), read by INFO; plain attribute stores."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.phase = ""
+        self.done = 0
+        self.total = 0
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        self.phase, self.done, self.total = phase, done, total
+
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 0.0
+
+    def eta_seconds(self) -> int:
+        """Seconds left in the current phase at its rate so far (0 when unknown)."""
+        elapsed = time.time() - self.started
+        if not self.done or not self.total or elapsed <= 0:
+            return 0
+        return int((self.total - self.done) * elapsed / self.done)
 
 
 def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None]:

@@ -155,6 +155,8 @@ class RaftDriver:
         self._policy = fsync_policy
         self._peer_overrides = dict(peers or {})
         self.checkpoints = checkpoints
+        #: called with (entries replayed, entries to replay) during the start-up replay
+        self.replay_progress: Callable[[int, int], None] | None = None
         self.storage: RocksDBStorage | None = None
         self._log: CachedLog | None = None  # what Raft reads and the driver writes through
         self._rn: RawNode | None = None
@@ -391,7 +393,8 @@ class RaftDriver:
             after = await anyio.to_thread.run_sync(self.checkpoints.restore, compacted)
             if after:
                 self.applied_index = after
-        done = await replay_log(st, self._apply_cb, self.settings, self.book, after)
+        done = await replay_log(st, self._apply_cb, self.settings, self.book, after,
+                                self.replay_progress)
         self.applied_index = done.applied_index
         self._replayed = done.entries
         self._replay_seconds = done.seconds

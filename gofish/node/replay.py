@@ -44,12 +44,14 @@ async def replay_log(
     settings: DriverSettings,
     book: AddressBook | None = None,
     after: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Replayed:
     """Apply every committed entry of ``store`` after index ``after`` (the checkpoint the
     state machine was loaded from; 0: none) in order (see the module docstring); conf
     changes also update ``book`` (member addresses). Raises ValueError on an entry that is
     not a command, `gofish.log.rocksdb.CorruptLogError` on a damaged one, RuntimeError if
-    the log was compacted past ``after`` (entries the state machine lacks are gone)."""
+    the log was compacted past ``after`` (entries the state machine lacks are gone).
+    ``progress(entries done, entries in total)`` after each chunk."""
     commit = store.hard_state.commit
     if store.first_index() > after + 1:
         raise RuntimeError(f"the log starts at entry {store.first_index()}, but the state "
@@ -74,6 +76,8 @@ async def replay_log(
             elif e.data:
                 apply(decode_command(e.data))
             lo = e.index + 1
+        if progress is not None:
+            progress(lo - first, total)
         now = time.monotonic()
         if now - last_report >= settings.replay_log_interval:
             last_report = now

@@ -223,7 +223,10 @@ def test_loading_while_a_long_log_is_replayed(tmp_path: Path) -> None:
         err = rc("GET", "k1")
         assert isinstance(err, Exception)
         assert str(err) == "LOADING Redis is loading the dataset in memory"
-        assert b"loading:1" in rc("INFO", "persistence")
+        info = rc("INFO", "persistence")
+        assert b"loading:1" in info
+        assert b"loading_phase:" in info and b"loading_loaded_perc:" in info, info
+        assert b"loading_total:" in info and b"loading_eta_seconds:" in info, info
         ping = rc("PING")  # no ``loading`` flag: refused as Redis does
         assert isinstance(ping, Exception) and str(ping).startswith("LOADING")
         # the rest of the output: a progress line, then ready
@@ -238,7 +241,8 @@ def test_loading_while_a_long_log_is_replayed(tmp_path: Path) -> None:
         assert _READY.search(text), text
         assert rc("GET", "k1") == b"v1"
         assert rc("DBSIZE") == n
-        assert b"loading:0" in rc("INFO", "persistence")
+        done = rc("INFO", "persistence")
+        assert b"loading:0" in done and b"loading_phase" not in done
         rc.close()
 
 

@@ -247,8 +247,18 @@ def _persistence(d: Dispatcher) -> Lines:
     cfg = d.node.config
     cp = d.node.checkpoints
     running = cp.in_progress
+    lp = d.node.loading_progress
+    loading = [
+        ("loading_start_time", int(lp.started)),
+        ("loading_phase", lp.phase or "starting"),
+        ("loading_loaded", lp.done),
+        ("loading_total", lp.total),
+        ("loading_loaded_perc", f"{lp.percent():.2f}"),
+        ("loading_eta_seconds", lp.eta_seconds()),
+    ] if d.loading else []
     return [
         ("loading", 1 if d.loading else 0),
+        *loading,
         ("async_loading", 0),
         ("rdb_changes_since_last_save", cp.changes_since()),
         ("rdb_bgsave_in_progress", 1 if running else 0),
