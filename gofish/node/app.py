@@ -26,13 +26,12 @@ import logging
 import os
 import random
 import time
-from functools import partial
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from gofish.node.checkpoints import Checkpoints, LoadingProgress
+from gofish.node.checkpoints import Checkpoints, LoadingProgress, loading_reporter
 from gofish.node.commands import register_all
 from gofish.node.commands.pubsub import PubSub
 from gofish.node.config import Config, ConfigError
@@ -99,7 +98,7 @@ class Node:
             peers=peers,
             checkpoints=self.checkpoints,
         )
-        self.driver.replay_progress = partial(self.loading_progress.update, "log")
+        self.driver.replay_progress = loading_reporter(self.loading_progress)
         self.transport: PeerTransport | None = None
         if peers or config.peer_port or config.join:
             if not config.cluster_secret_file:

@@ -338,6 +338,18 @@ class LoadingProgress:
         return int((self.total - self.done) * elapsed / self.done)
 
 
+def loading_reporter(progress: LoadingProgress) -> Callable[[int, int], None]:
+    """The start-up replay's progress: into INFO, and as a bar on a terminal."""
+    printer = _progress_printer("replaying the log", "entries")
+
+    def report(done: int, total: int) -> None:
+        progress.update("log", done, total)
+        if printer is not None:
+            printer(done, total)
+
+    return report
+
+
 def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None]:
     """Progress as log lines, at most one per ``every`` seconds (thread-safe enough: a
     lost update only delays a line)."""
@@ -353,7 +365,7 @@ def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None
     return show
 
 
-def _progress_printer(what: str) -> Callable[[int, int], None] | None:
+def _progress_printer(what: str, unit: str = "keys") -> Callable[[int, int], None] | None:
     """A progress line on a terminal (stderr), None when stderr is not one."""
     import sys
 
@@ -367,7 +379,7 @@ def _progress_printer(what: str) -> Callable[[int, int], None] | None:
             return
         last[0] = now
         pct = done * 100 // total if total else 100
-        sys.stderr.write(f"\r{what}: {done}/{total} keys ({pct}%)")
+        sys.stderr.write(f"\r{what}: {done}/{total} {unit} ({pct}%)")
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
