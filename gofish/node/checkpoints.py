@@ -29,6 +29,7 @@ import asyncio
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
+from gofish.progress import Progress
 from gofish.raft import Snapshot
 from gofish.snapshot import (
     CheckpointCapture,
@@ -44,6 +46,7 @@ from gofish.snapshot import (
     Manifest,
     PartitionSnapshot,
     checkpoints_dir,
+    fsync_dir,
     list_checkpoints,
     load_checkpoint,
     load_latest,
@@ -151,8 +154,7 @@ class Checkpoints:
             self.dir, index, term, drv.members, drv.book.records(),
             table=node.table, partitions=len(node.sm.ks.partitions),
             expected_keys=cap.expected_keys,
-            progress=_progress_printer("writing checkpoint") or _progress_logger(
-                f"checkpoint {index}-{term}"),
+            progress=_bar_or_log("writing checkpoint", f"checkpoint {index}-{term}"),
         )
         self.capture = cap
         self.started_at = time.time()
@@ -241,13 +243,12 @@ class Checkpoints:
     def restore(self, min_index: int) -> int:
         """Load the newest checkpoint at or after ``min_index`` into the state machine;
         return its index (0: none, the machine stays empty)."""
-        printer = _progress_printer("loading checkpoint")
+        bar = Progress("loading checkpoint")
         loading = self.node.loading_progress
 
         def progress(done: int, total: int) -> None:
             loading.update("checkpoint", done, total)
-            if printer is not None:
-                printer(done, total)
+            bar(done, total)
 
         m = load_latest(self.dir, self.node.sm, min_index=min_index, progress=progress)
         if m is None:
@@ -291,16 +292,10 @@ class Checkpoints:
                 os.fsync(f.fileno())
         final = root / f"{md.index}-{md.term}"
         if final.exists():
-            import shutil
-
             shutil.rmtree(tmp)
         else:
             os.rename(tmp, final)
-        fd = os.open(root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(root)
         for m in list_checkpoints(self.dir, deep=False):
             if m.index == md.index and m.term == md.term:
                 load_checkpoint(self.dir, m, self.node.sm)
@@ -340,14 +335,19 @@ class LoadingProgress:
 
 def loading_reporter(progress: LoadingProgress) -> Callable[[int, int], None]:
     """The start-up replay's progress: into INFO, and as a bar on a terminal."""
-    printer = _progress_printer("replaying the log", "entries")
+    bar = Progress("replaying the log")
 
     def report(done: int, total: int) -> None:
         progress.update("log", done, total)
-        if printer is not None:
-            printer(done, total)
+        bar(done, total)
 
     return report
+
+
+def _bar_or_log(label: str, what: str) -> Callable[[int, int], None]:
+    """A bar on a terminal, else a log line a second (a checkpoint runs in the background)."""
+    bar = Progress(label)
+    return bar if bar.enabled else _progress_logger(what)
 
 
 def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None]:
@@ -363,28 +363,3 @@ def _progress_logger(what: str, every: float = 1.0) -> Callable[[int, int], None
                      done * 100 // total if total else 100)
 
     return show
-
-
-def _progress_printer(what: str, unit: str = "keys") -> Callable[[int, int], None] | None:
-    """A progress line on a terminal (stderr), None when stderr is not one."""
-    import sys
-
-    if not sys.stderr.isatty():
-        return None
-    last = [0.0]
-
-    def show(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
-            return
-        last[0] = now
-        pct = done * 100 // total if total else 100
-        sys.stderr.write(f"\r{what}: {done}/{total} {unit} ({pct}%)")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
-
-
-__all__ = ["Checkpoints", "parse_save"]

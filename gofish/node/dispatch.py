@@ -245,10 +245,7 @@ class Dispatcher:
     def _plain_write(self, argv: list[bytes]) -> bool:
         """A write that is not blocking and not a node command (so not EXEC either)."""
         spec = self.commands.get(argv[0]) or self.commands.get(argv[0].lower())
-        return (
-            spec is not None and spec.is_write and not spec.is_blocking
-            and "node" not in spec.flags
-        )
+        return spec is not None and spec.is_write and not spec.is_blocking and not spec.is_node
 
     # --- dispatch ------------------------------------------------------------------------
     def dispatch(self, s: Session, argv: list[bytes]) -> Any:
@@ -333,14 +330,10 @@ class Dispatcher:
         seq = s.seq
         out = s.outstanding
         out[seq] = None
-        if watch is None:
-            return Command(
-                FORMAT_VERSION, s.client, seq, self.next_time_ms(), random.getrandbits(64),
-                argvs, multi, next(iter(out)),
-            )
+        keys, since = watch if watch is not None else ([], 0)
         return Command(
             FORMAT_VERSION, s.client, seq, self.next_time_ms(), random.getrandbits(64), argvs,
-            multi, next(iter(out)), watch[0], watch[1],
+            multi, next(iter(out)), keys, since,
         )
 
     @staticmethod

@@ -222,7 +222,10 @@ class RaftDriver:
     def sole_voter(self) -> bool:
         """This node is the only voter (reads need no read point once it serves)."""
         rn = self._rn
-        return rn is not None and rn.raft.trk.voters == {self.id}
+        if rn is None:
+            return False
+        voters = rn.raft.trk.voters  # asked once per batch of reads: no set built
+        return len(voters) == 1 and self.id in voters
 
     @property
     def role(self) -> str:

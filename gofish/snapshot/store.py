@@ -97,7 +97,8 @@ def checkpoint_path(dir: str | os.PathLike[str], manifest: Manifest) -> Path:
     return checkpoints_dir(dir) / manifest.dirname
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (creations, renames) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -116,7 +117,7 @@ def _remove(path: Path) -> None:
     if not path.name.startswith(_TMP):
         doomed = path.with_name(f"{_TMP}del-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
         os.rename(path, doomed)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         path = doomed
     shutil.rmtree(path)
 
@@ -162,7 +163,7 @@ class CheckpointWriter:
         self._root = checkpoints_dir(dir)
         if not self._root.is_dir():
             self._root.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(self._root.parent)
+            fsync_dir(self._root.parent)
         self.path = self._root / f"{_TMP}{index}-{term}-{os.getpid()}-{secrets.token_hex(4)}"
         self.path.mkdir()
         self._lock = threading.Lock()
@@ -247,7 +248,7 @@ class CheckpointWriter:
             f.write(encode_manifest(manifest))
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         final = self._root / manifest.dirname
         if final.exists():
             kept = _existing(final)
@@ -259,7 +260,7 @@ class CheckpointWriter:
             log.warning("replacing damaged checkpoint %s", final.name)
             _remove(final)
         os.rename(self.path, final)
-        _fsync_dir(self._root)
+        fsync_dir(self._root)
         self.path = final
         return manifest
 
@@ -532,6 +533,6 @@ def prune_checkpoints(dir: str | os.PathLike[str], keep: int = 2) -> list[str]:
                 continue
             removed.append(name)
     if removed:
-        _fsync_dir(root)
+        fsync_dir(root)
         log.info("pruned checkpoints: %s", ", ".join(removed))
     return removed

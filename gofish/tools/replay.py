@@ -32,10 +32,11 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from gofish.progress import Progress
 from gofish.raft import Entry, EntryType
 from gofish.snapshot.codec import partitions_touched
 from gofish.statemachine.entry import Command
-from gofish.tools.console import Progress, ToolError, parse_time, show_time
+from gofish.tools.console import ToolError, parse_time, show_time
 from gofish.tools.dump import show_entry, write_dump
 from gofish.tools.offline import (
     Rebuilt,

@@ -48,12 +48,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gofish.log.rocksdb import RocksDBStorage
+from gofish.progress import Progress
 from gofish.raft import ConfState, HardState, Snapshot, SnapshotMetadata
 from gofish.snapshot import (
     CheckpointError,
     Manifest,
     checkpoint_path,
     checkpoints_dir,
+    fsync_dir,
     list_checkpoints,
     load_checkpoint,
     verify_checkpoint,
@@ -61,7 +63,7 @@ from gofish.snapshot import (
 )
 from gofish.snapshot.codec import read_partition_file
 from gofish.snapshot.manifest import MANIFEST_NAME, decode_manifest, partition_file
-from gofish.tools.console import Progress, ToolError, human_bytes, parse_time, show_time
+from gofish.tools.console import ToolError, human_bytes, parse_time, show_time
 from gofish.tools.dump import member_view
 from gofish.tools.offline import (
     Rebuilt,
@@ -294,14 +296,6 @@ def cmd_create(args: argparse.Namespace, until_ms: int | None, out: TextIO,
     return 0
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_data_dir(dest: Path, rb: Rebuilt, conf: ConfState, members: dict[int, bytes]) -> \
         Manifest:
     """Write checkpoint + a Raft log starting right after it into the new directory
@@ -325,11 +319,11 @@ def write_data_dir(dest: Path, rb: Rebuilt, conf: ConfState, members: dict[int, 
             st.save(HardState(term=rb.term, vote=0, commit=rb.index), snapshot=snap,
                     members=members, applied=rb.index)
             st.sync()
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if dest.exists():
             dest.rmdir()
         os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,6 +20,7 @@ from procs import gofish_server
 
 from gofish.log.rocksdb import RocksDBStorage
 from gofish.node.membership import MemberInfo, encode_member
+from gofish.progress import Progress
 from gofish.raft import (
     ConfChange,
     ConfChangeType,
@@ -40,7 +41,7 @@ from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 from gofish.tools import replay as replay_tool
 from gofish.tools import snapshot as snapshot_tool
-from gofish.tools.console import Progress, quote, show_argv
+from gofish.tools.console import quote, show_argv
 from gofish.tools.dump import dump_records
 
 ROOT = Path(__file__).resolve().parents[2]
