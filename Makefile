@@ -41,7 +41,7 @@ lint: install
 
 # gofish vs Redis 7.0 side by side (writes docs/benchmarks.md).
 bench: install redis-server
-	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/compare.py --floor
 
 bench-cluster: install redis-server
 	$(BIN)/python bench/cluster_bench.py

@@ -20,14 +20,18 @@ The defaults (3 runs, 12,000 requests at -P 1, 48,000 pipelined) take about 7 mi
   ``redis-cli --pipe`` (bench/memory_bench.py);
 - ``--cluster``: SET throughput through the leader and a follower of a 3-node gofish cluster
   (``--appendfsync always``) vs Redis ``appendfsync always`` (bench/cluster_bench.py's
-  throughput phase; its failover phase stays in ``make bench-cluster``).
+  throughput phase; its failover phase stays in ``make bench-cluster``);
+- ``--floor``: in the ``memory`` pair, a third server in the alternation (gofish, redis, floor,
+  ...): bench/floor_server.py, the least a uvloop + hiredis Python server can do per request.
+  Its table splits gofish's CPU gap to Redis into the Python runtime's part (floor/redis) and
+  gofish's own (gofish/floor). It makes the memory pair half as long again.
 
 The report ends with the targets of the issue, each marked met or not from the numbers above.
 
     .venv/bin/python bench/compare.py [--runs 3] [--requests 12000] [--pipelined-requests N]
         [--pairs memory,everysec,always] [--tests SET,GET,...] [--pipeline 1,16]
         [--memory] [--memory-keys 1000000] [--cluster] [--cluster-requests 20000]
-        [--out docs/benchmarks.md]
+        [--floor] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -40,13 +44,14 @@ import os
 import platform
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +174,34 @@ def run_benchmark(
     return rps, cpu * 1e6 / requests
 
 
+@contextmanager
+def floor_proc() -> Iterator[Server]:
+    """bench/floor_server.py on a free loopback port; it prints nothing, so ready = connectable."""
+    port = free_port()
+    p = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "floor_server.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("floor server did not start") from None
+                time.sleep(0.05)
+        yield Server(p.pid, port)
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 @dataclass
 class Row:
     """Medians of one (pair, test, pipeline) cell."""
@@ -180,6 +213,8 @@ class Row:
     r_rps: float
     g_cpu: float  # µs per op
     r_cpu: float
+    f_rps: float | None = None  # the Python floor (--floor, memory pair only)
+    f_cpu: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -201,14 +236,20 @@ def run_pairs(args: argparse.Namespace) -> list[Row]:
     for pair in args.pairs.split(","):
         gflags, rflags = PAIRS[pair]
         samples: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
-        with gofish_proc(gflags) as g, redis_proc(rflags) as r:
+        floor = args.floor and pair == "memory"
+        with (
+            gofish_proc(gflags) as g,
+            redis_proc(rflags) as r,
+            floor_proc() if floor else nullcontext() as f,
+        ):
+            servers = [("gofish", g), ("redis", r)] + ([("floor", f)] if f is not None else [])
             for test in tests:
                 if pair != "memory" and test in READS:
                     continue
                 for p in pipelines:
                     n = args.requests if p == 1 else args.pipelined_requests
-                    for _ in range(args.runs):  # alternate the two servers run by run
-                        for name, srv in (("gofish", g), ("redis", r)):
+                    for _ in range(args.runs):  # alternate the servers run by run
+                        for name, srv in servers:
                             samples.setdefault((name, test, p), []).append(
                                 run_benchmark(srv, test, p, n, args.clients)
                             )
@@ -224,6 +265,16 @@ def run_pairs(args: argparse.Namespace) -> list[Row]:
                         f"{row.g_cpu:6.1f}µs  redis {row.r_rps:>10,.0f}/s {row.r_cpu:6.1f}µs  "
                         f"ratio {row.ratio:5.2f}x cpu {row.cpu_ratio:5.2f}x"
                     )
+                    if f is not None:
+                        f_s = samples[("floor", test, p)]
+                        row.f_rps = statistics.median(s[0] for s in f_s)
+                        row.f_cpu = statistics.median(s[1] for s in f_s)
+                        progress(
+                            f"{pair:9} {test:6} -P {p:<3} floor  {row.f_rps:>10,.0f}/s "
+                            f"{row.f_cpu:6.1f}µs  floor/redis {row.f_rps / row.r_rps:5.2f}x "
+                            f"cpu {row.f_cpu / row.r_cpu:5.2f}x  gofish/floor cpu "
+                            f"{row.g_cpu / row.f_cpu:5.2f}x"
+                        )
     return results
 
 
@@ -267,12 +318,17 @@ def main() -> None:
     ap.add_argument("--memory-keys", type=int, default=1_000_000)
     ap.add_argument("--cluster", action="store_true", help="add the 3-node cluster rows")
     ap.add_argument("--cluster-requests", type=int, default=20_000, help="SETs per cluster run")
+    ap.add_argument(
+        "--floor", action="store_true", help="add the Python floor server to the memory pair"
+    )
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = ap.parse_args()
     if args.pipelined_requests is None:
         args.pipelined_requests = 4 * args.requests
     if not set(args.pairs.split(",")) <= PAIRS.keys():
         ap.error(f"pairs are among {sorted(PAIRS)}")
+    if args.floor and "memory" not in args.pairs.split(","):
+        ap.error("--floor runs in the memory pair: add it to --pairs")
     ensure_redis()
     started = time.monotonic()
     load_start = os.getloadavg()
@@ -303,6 +359,8 @@ def command_line(args: argparse.Namespace) -> str:
         cmd += f" --memory --memory-keys {args.memory_keys}"
     if args.cluster:
         cmd += f" --cluster --cluster-requests {args.cluster_requests}"
+    if args.floor:
+        cmd += " --floor"
     return cmd
 
 
@@ -422,6 +480,42 @@ def cluster_section(tp: Any, cargs: argparse.Namespace) -> list[str]:
     return lines + [""]
 
 
+def floor_section(results: list[Row]) -> list[str]:
+    """The "Python floor" table: the floor's medians and its ratios to Redis and gofish."""
+    rows = [r for r in results if r.f_rps is not None and r.f_cpu is not None]
+    if not rows:
+        return []
+    f_r = [r.f_cpu / r.r_cpu for r in rows if r.f_cpu is not None]
+    g_f = [r.g_cpu / r.f_cpu for r in rows if r.f_cpu is not None]
+    lines = [
+        "## Python floor",
+        "",
+        "bench/floor_server.py is the least a Python server can do per request, built like "
+        "gofish's client server: uvloop, one `asyncio.Protocol` per connection, `hiredis.Reader` "
+        "to parse, one `transport.write` per read, and one dict behind it (no persistence, no "
+        "replication, no checks). It ran in the memory pair's alternation (gofish, redis, floor, "
+        "...) with the same redis-benchmark command. Its CPU per request over Redis's "
+        "(floor/redis) is the part of the gap that any uvloop + hiredis Python server has, "
+        "whatever its design; gofish's over the floor's (gofish/floor) is what gofish's own "
+        "design adds on top of parsing and a dict operation. The two multiply "
+        "to gofish/redis, the CPU ratio of the table above. Here floor/redis CPU is "
+        f"{min(f_r):.2f}–{max(f_r):.2f}× and gofish/floor {min(g_f):.2f}–{max(g_f):.2f}×. "
+        "Throughput at -P 1 is partly client-bound (redis-benchmark takes one of the cores), "
+        "so CPU per request is the fairer figure.",
+        "",
+        "| test | -P | floor req/s | floor µs/op | floor/redis req/s | floor/redis CPU | gofish/floor CPU | gofish/redis CPU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        assert r.f_rps is not None and r.f_cpu is not None
+        lines.append(
+            f"| {r.test} | {r.pipeline} | {r.f_rps:,.0f} | {r.f_cpu:.1f} | "
+            f"{r.f_rps / r.r_rps:.2f}x | {r.f_cpu / r.r_cpu:.2f}x | {r.g_cpu / r.f_cpu:.2f}x | "
+            f"{r.cpu_ratio:.2f}x |"
+        )
+    return lines + [""]
+
+
 def write_report(
     path: Path,
     args: argparse.Namespace,
@@ -459,6 +553,7 @@ def write_report(
             f"{r.ratio:.2f}x | {r.g_cpu:.1f} | {r.r_cpu:.1f} | {r.cpu_ratio:.2f}x |"
         )
     lines.append("")
+    lines += floor_section(results)
     if memory is not None:
         import memory_bench
 

@@ -72,13 +72,16 @@ def key_index(key: bytes) -> int:
 
 
 # --- entries ------------------------------------------------------------------------------
-def encode_entry(entry: Entry) -> bytes:
-    """The record stored under ``index_key(entry.index)``."""
+def encode_entry(entry: Entry, key: bytes | None = None) -> bytes:
+    """The record stored under ``key`` = ``index_key(entry.index)`` (pass it if you have
+    it)."""
     data = entry.data
     if len(data) > MAX_DATA_SIZE:
         raise ValueError(f"entry {entry.index}: data of {len(data)} bytes is too large")
-    head = _HEADER.pack(RECORD_VERSION, int(entry.type), entry.term, len(data))
-    crc = zlib.crc32(data, zlib.crc32(head, zlib.crc32(index_key(entry.index))))
+    head = _HEADER.pack(RECORD_VERSION, entry.type, entry.term, len(data))
+    if key is None:
+        key = index_key(entry.index)
+    crc = zlib.crc32(data, zlib.crc32(head, zlib.crc32(key)))
     return b"".join((head, data, _CRC.pack(crc)))
 
 

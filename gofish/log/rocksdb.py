@@ -314,10 +314,12 @@ class RocksDBStorage:
         ents = self._plan_append(entries, offset, last)
         nbytes = 0
         if ents:
+            h_log = self._h_log
             for e in ents:
-                value = encode_entry(e)
+                key = e.index.to_bytes(8, "big")  # index_key(e.index)
+                value = encode_entry(e, key)
                 nbytes += len(value)
-                batch.put(index_key(e.index), value, self._h_log)
+                batch.put(key, value, h_log)
             if last > ents[-1].index:
                 batch.delete_range(index_key(ents[-1].index + 1), index_key(last + 1), self._h_log)
             if ents[0].index <= last:

@@ -255,6 +255,11 @@ class RequestParser:
         """Bytes received and not yet returned as commands (CLIENT LIST ``qbuf``)."""
         return len(self._buf) - self._pos + self._args_bytes
 
+    @property
+    def drained(self) -> bool:
+        """No unparsed input and no pending error: `next_batch` would return []."""
+        return self._pos >= len(self._buf) and not self.failed
+
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append client input. Raises `QueryBufferLimitError` past the query buffer limit."""
         if not data:

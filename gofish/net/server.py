@@ -13,7 +13,9 @@ Rules, per connection:
 3. If it returns an awaitable, reading is paused and ``execute`` is not called again for this
    connection until the awaitable is done; then the queued replies are written, reading
    resumes, and commands already buffered are processed. Commands of one connection are thus
-   executed in order; different connections interleave freely.
+   executed in order; different connections interleave freely. A bare `asyncio.Future` (not
+   a task, not a coroutine) is the reply of the last command: the server queues its result
+   (unless it is `NO_REPLY`) before writing, which saves the handler a callback per request.
 4. Malformed input: the replies of the commands before it are written, then the
    ``-ERR Protocol error: ...`` reply, then the connection is closed. More unparsed input than
    the query buffer limit closes the connection without a reply. Other clients are unaffected.
@@ -47,7 +49,9 @@ from gofish.net.resp import (
 )
 from gofish.reply import OK, Status
 
-__all__ = ["BATCH_LIMIT", "ClientHandler", "ClientServer", "Connection", "start_server"]
+__all__ = [
+    "BATCH_LIMIT", "NO_REPLY", "ClientHandler", "ClientServer", "Connection", "start_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,20 @@ _P_USER = 4  # Connection.pause()
 _P_BACKLOG = 8  # buffered commands are waiting for the next loop iteration
 
 _BULK_HDR = [b"$%d\r\n" % i for i in range(1024)]
+
+
+class _NoReply:
+    """The result of a reply future whose command wrote its replies itself (SUBSCRIBE)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+NO_REPLY = _NoReply()
 _OK_LINE = b"+OK\r\n"
+_FUTURE = asyncio.Future
 
 
 class ClientHandler(Protocol):
@@ -75,8 +92,10 @@ class ClientHandler(Protocol):
 
     def execute(self, conn: Connection, commands: list[list[bytes]]) -> Awaitable[None] | None:
         """Run *commands* (non-empty argv lists, in order), queueing replies with
-        ``conn.reply``. Return None when done, or an awaitable that completes when the last
-        reply is queued. Stop at a command after which ``conn.closing`` is true (QUIT)."""
+        ``conn.reply``. Return None when done, an awaitable that completes when the last
+        reply is queued, or a bare `asyncio.Future` whose result is the last command's reply
+        (or `NO_REPLY`), every earlier reply being queued already. Stop at a command after
+        which ``conn.closing`` is true (QUIT)."""
 
 
 class Connection(asyncio.Protocol):
@@ -172,7 +191,8 @@ class Connection(asyncio.Protocol):
         if pending is not None:
             self._pending = None
             pending.remove_done_callback(self._handler_done)
-            self._server._forget(pending)
+            pending.remove_done_callback(self._reply_done)
+            self._server._owned.discard(pending)
         if self._registered:
             self._registered = False
             server = self._server
@@ -343,19 +363,29 @@ class Connection(asyncio.Protocol):
                 return
 
     def _await(self, result: Awaitable[None]) -> None:
-        if asyncio.iscoroutine(result):
-            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_task(result)
-            self._server._track(fut, owned=True)
+        if type(result) is _FUTURE:  # the last command's reply
+            fut: asyncio.Future[Any] = result
+            fut.add_done_callback(self._reply_done)
         else:
-            fut = asyncio.ensure_future(result)
-            self._server._track(fut, owned=False)
+            if asyncio.iscoroutine(result):
+                fut = asyncio.get_running_loop().create_task(result)
+                self._server._owned.add(fut)  # cancelled by close()
+            else:
+                fut = asyncio.ensure_future(result)
+            fut.add_done_callback(self._handler_done)
         self._pending = fut
         self._pause(_P_HANDLER)
-        fut.add_done_callback(self._handler_done)
+
+    def _reply_done(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and fut.exception() is None and not self._closed:
+            res = fut.result()
+            if res is not NO_REPLY:
+                self.reply(res)
+        self._handler_done(fut)
 
     def _handler_done(self, fut: asyncio.Future[Any]) -> None:
         self._pending = None
-        self._server._forget(fut)
+        self._server._owned.discard(fut)
         if not fut.cancelled() and fut.exception() is not None:
             log.error(
                 "client %d (%s): handler failed", self.id, self.addr, exc_info=fut.exception()
@@ -391,6 +421,8 @@ class Connection(asyncio.Protocol):
         if self._pauses or self._closed:
             return
         self._transport.resume_reading()
+        if self._parser.drained:
+            return  # nothing buffered to run (the common case after a reply)
         if soon:
             asyncio.get_running_loop().call_soon(self._continue)
         else:
@@ -436,22 +468,13 @@ class ClientServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._last_id = 0
         self._closing = False
-        self._pending: set[asyncio.Future[Any]] = set()
+        #: handler tasks the server created (from coroutines): `close` cancels them
         self._owned: set[asyncio.Future[Any]] = set()
         self._all_gone: asyncio.Event | None = None
 
     def _new_id(self) -> int:
         self._last_id += 1
         return self._last_id
-
-    def _track(self, fut: asyncio.Future[Any], owned: bool) -> None:
-        self._pending.add(fut)
-        if owned:
-            self._owned.add(fut)
-
-    def _forget(self, fut: asyncio.Future[Any]) -> None:
-        self._pending.discard(fut)
-        self._owned.discard(fut)
 
     def _connection_gone(self) -> None:
         if self._all_gone is not None and not self.connections:

@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 
 from gofish.progress import Progress
 from gofish.raft import Snapshot
@@ -46,11 +43,12 @@ from gofish.snapshot import (
     Manifest,
     PartitionSnapshot,
     checkpoints_dir,
-    fsync_dir,
     list_checkpoints,
     load_checkpoint,
     load_latest,
+    pack_checkpoint,
     prune_checkpoints,
+    unpack_checkpoint,
 )
 from gofish.statemachine.entry import Command
 
@@ -62,8 +60,6 @@ log = logging.getLogger(__name__)
 #: checkpoints kept
 KEEP = 2
 
-_PACK = msgspec.msgpack.Encoder()
-_UNPACK = msgspec.msgpack.Decoder(dict[str, bytes])
 
 
 def parse_save(spec: str) -> list[tuple[int, int]]:
@@ -267,35 +263,15 @@ class Checkpoints:
         index = snap.metadata.index
         if self._packed is not None and self._packed[0] == index:
             return self._packed[1]
-        name = snap.data.decode()
-        path = checkpoints_dir(self.dir) / name
-        files = {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
-        data = _PACK.encode(files)
+        data = pack_checkpoint(checkpoints_dir(self.dir) / snap.data.decode())
         self._packed = (index, data)
         return data
 
     def install(self, snap: Snapshot) -> Manifest:
         """Write the checkpoint a Raft snapshot carries, verify it, load it. Raises on a
         damaged or foreign one (the state machine is then unchanged)."""
-        files = _UNPACK.decode(snap.data)
         md = snap.metadata
-        root = checkpoints_dir(self.dir)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".tmp-install-{md.index}-{md.term}-{os.getpid()}"
-        tmp.mkdir(exist_ok=True)
-        for name, data in files.items():
-            if "/" in name or name.startswith("."):
-                raise ValueError(f"snapshot: bad file name {name!r}")
-            with open(tmp / name, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        final = root / f"{md.index}-{md.term}"
-        if final.exists():
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, final)
-        fsync_dir(root)
+        unpack_checkpoint(self.dir, snap.data, md.index, md.term)
         for m in list_checkpoints(self.dir, deep=False):
             if m.index == md.index and m.term == md.term:
                 load_checkpoint(self.dir, m, self.node.sm)

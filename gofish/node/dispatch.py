@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gofish import errors
 from gofish.errors import CommandError
+from gofish.net.server import NO_REPLY  # a node handler that wrote its replies itself
 from gofish.reply import QUEUED, ErrorReply, NullArray
 from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.registry import CommandSpec, CommandTable, WouldBlock
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from gofish.node.app import Node
 
 log = logging.getLogger(__name__)
+_getrandbits = random.getrandbits
 
 # Commands that run immediately inside MULTI instead of being queued (as Redis).
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -63,13 +65,6 @@ _SUBSCRIBE_OK = frozenset(
 )
 
 
-class _NoReply:
-    """A node handler that wrote its replies itself (SUBSCRIBE) returns this."""
-
-    __slots__ = ()
-
-
-NO_REPLY = _NoReply()
 _NO_POINT = object()
 
 
@@ -102,7 +97,7 @@ class Session:
         #: the request-id client of this connection's writes (random: unique cluster-wide)
         self.client = random.getrandbits(63) | 1
         #: seqs of this connection's writes still waiting for their reply, oldest first
-        self.outstanding: dict[int, None] = {}
+        self.outstanding: dict[int, asyncio.Future[Any] | None] = {}
         #: READCONSISTENCY of this connection; None: the server's read-consistency
         self.consistency: str | None = None
         #: the read point of the batch being executed (`_NO_POINT`: none asked for yet)
@@ -183,18 +178,14 @@ class Dispatcher:
             self._end(w, None)
 
     def execute(self, conn: Connection, commands: list[list[bytes]]) -> Awaitable[None] | None:
-        s = cast(Session, conn.session)
+        s: Session = conn.session  # type: ignore[assignment]  # set in `connected`
         s.barrier = _NO_POINT
         reply = conn.reply
         for i, argv in enumerate(commands):
             res = self.dispatch(s, argv)
             if type(res) is asyncio.Future:
                 if i + 1 == len(commands):
-                    # The last command: no task needed. Our callback queues the reply; the
-                    # server's, added to the same future after ours, runs after it (done
-                    # callbacks run in the order they were added) and writes it out.
-                    res.add_done_callback(partial(_deliver, conn))
-                    return res
+                    return res  # the last command: the server queues its reply
                 return self._finish(s, res, commands, i + 1)
             if res is not NO_REPLY:
                 reply(res)
@@ -259,7 +250,8 @@ class Dispatcher:
         name = spec.name
         if not s.authed and name not in _NO_AUTH:
             return self._reject(s, errors.NOAUTH)
-        if not spec.arity_ok(len(argv)):
+        arity = spec.arity  # spec.arity_ok(len(argv)), inlined: every command
+        if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
             return self._reject(s, errors.wrong_arity(name))
         if self.loading and "loading" not in spec.flags:
             return self._reject(s, errors.LOADING)
@@ -329,17 +321,28 @@ class Dispatcher:
         s.seq += 1
         seq = s.seq
         out = s.outstanding
+        while out:  # forget the oldest requests whose replies are in
+            first = next(iter(out))
+            fut = out[first]
+            if fut is None or not fut.done():
+                break
+            del out[first]
         out[seq] = None
-        keys, since = watch if watch is not None else ([], 0)
-        return Command(
-            FORMAT_VERSION, s.client, seq, self.next_time_ms(), random.getrandbits(64), argvs,
-            multi, next(iter(out)), keys, since,
-        )
+        now = int(time.time() * 1000)  # next_time_ms(), inlined
+        if now < self._last_time_ms:
+            now = self._last_time_ms
+        self._last_time_ms = now
+        if watch is None:
+            return Command(FORMAT_VERSION, s.client, seq, now, _getrandbits(64), argvs, multi,
+                           next(iter(out)))
+        return Command(FORMAT_VERSION, s.client, seq, now, _getrandbits(64), argvs, multi,
+                       next(iter(out)), watch[0], watch[1])
 
     @staticmethod
     def track(s: Session, cmd: Command, fut: asyncio.Future[Any]) -> asyncio.Future[Any]:
-        """Forget ``cmd`` as outstanding once its reply is in (see `make_command`)."""
-        fut.add_done_callback(partial(_forget, s.outstanding, cmd.seq))
+        """Remember ``fut`` as the reply of ``cmd``: once it is done, the next `make_command`
+        forgets ``cmd`` as outstanding (no callback per request)."""
+        s.outstanding[cmd.seq] = fut
         return fut
 
     def write(self, s: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
@@ -352,7 +355,8 @@ class Dispatcher:
             except CommandError as exc:
                 return ErrorReply(exc.message)
         cmd = self.make_command(s, [argv], False)
-        fut = self.track(s, cmd, self.node.propose(cmd))
+        fut = self.node.driver.propose(cmd)
+        s.outstanding[cmd.seq] = fut  # track(), inlined: this is every write's path
         if spec.is_blocking:
             out: asyncio.Future[Any] = fut.get_loop().create_future()
             fut.add_done_callback(partial(self._first_attempt, s, argv, out))
@@ -496,19 +500,6 @@ class Dispatcher:
         else:
             self._end(w, reply)
         return True
-
-
-def _forget(outstanding: dict[int, None], seq: int, _fut: asyncio.Future[Any]) -> None:
-    outstanding.pop(seq, None)
-
-
-def _deliver(conn: Connection, fut: asyncio.Future[Any]) -> None:
-    """Queue the reply a pending last command resolved with."""
-    if fut.cancelled() or fut.exception() is not None:
-        return  # the server's callback on the same future reports and closes
-    res = fut.result()
-    if res is not NO_REPLY:
-        conn.reply(res)
 
 
 __all__ = ["Dispatcher", "Session", "NO_REPLY", "NullArray"]

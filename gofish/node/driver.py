@@ -409,17 +409,12 @@ class RaftDriver:
         ``(cmd.client, cmd.seq)`` must identify the request uniquely."""
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._propose_into(cmd, fut)
-        return fut
-
-    def _propose_into(self, cmd: Command, fut: asyncio.Future[Any]) -> None:
         rn = self._rn
         if rn is None or self._closed or self._failure is not None:
             fut.set_result(ErrorReply(LOADING if rn is None and not self._closed
                                       else CLUSTERDOWN))
-            return
-        assert self._loop is not None
-        now = self._loop.time()
+            return fut
+        now = loop.time()
         p = Proposal(fut, cmd, now + self.settings.proposal_timeout)
         self._proposals += 1
         if self._submit(p):
@@ -427,6 +422,7 @@ class RaftDriver:
         else:
             p.deadline = now + self.settings.leader_wait
             self._awaiting.append(p)
+        return fut
 
     def _submit(self, p: Proposal) -> bool:
         """Append ``p`` (leader) or forward it to a reachable leader; False if neither."""
@@ -439,7 +435,7 @@ class RaftDriver:
             if raft.lead_transferee:
                 return False
             try:
-                index = rn.propose(p.data)
+                index = raft.propose(p.data)  # RawNode.propose without the hop: every write
             except ProposalDroppedError:
                 return False
             p.term, p.index, p.sent = raft.term, index, True
@@ -472,11 +468,15 @@ class RaftDriver:
         """When may a read with consistency ``mode`` (linearizable|lease|stale) run? None:
         now. Else a future resolved with None once it may, or with an error reply
         (`gofish.node.reads`)."""
-        if mode == "stale" or (self._serving and self.sole_voter and self.is_leader):
+        rn = self._rn
+        if mode == "stale":
             return None
+        if self._serving and rn is not None and rn.raft.role == _LEADER:
+            voters = rn.raft.trk.voters  # the sole voter (as `sole_voter`, inlined: per read)
+            if len(voters) == 1 and self.id in voters:
+                return None
         if self._local_reads:
             return None  # a planted bug (DRIVER_TEST_BUGS)
-        rn = self._rn
         loop = self._loop or asyncio.get_running_loop()
         if rn is None or self._closed or self._failure is not None:
             fut: asyncio.Future[Any] = loop.create_future()
@@ -701,8 +701,8 @@ class RaftDriver:
                 reply = apply(cmd)
                 if pending:
                     q = pending.pop((cmd.client, cmd.seq), None)
-                    if q is not None:
-                        settle(q.future, reply)
+                    if q is not None and not q.future.done():  # settle(), inlined
+                        q.future.set_result(reply)
             self.applied_index = e.index
         self._entries_applied += len(ents)
         if self._applied_waiters:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from gofish.log.rocksdb import RocksDBStorage
-from gofish.raft.log import entry_size, limit_size
+from gofish.raft.log import entries_size, entry_size, limit_size
 from gofish.raft.types import ConfState, Entry, HardState, Snapshot
 
 
@@ -86,10 +86,10 @@ class CachedLog:
             self._reset(start)  # replaces everything cached (or follows a gap we lack)
         elif start < end:  # a conflicting suffix was truncated
             cut = start - self._first
-            self._bytes -= sum(entry_size(e) for e in self._ents[cut:])
+            self._bytes -= entries_size(self._ents[cut:])
             del self._ents[cut:]
         self._ents.extend(entries)
-        self._bytes += sum(entry_size(e) for e in entries)
+        self._bytes += entries_size(entries)
         if len(self._ents) > self.max_entries or self._bytes > self.max_bytes:
             self._trim()
 
@@ -98,7 +98,7 @@ class CachedLog:
         ents = self._ents
         keep_n = min(len(ents) // 2, self.max_entries // 2)
         drop = len(ents) - keep_n
-        dropped = sum(entry_size(e) for e in ents[:drop])
+        dropped = entries_size(ents[:drop])
         while self._bytes - dropped > self.max_bytes // 2 and drop < len(ents):
             dropped += entry_size(ents[drop])
             drop += 1

@@ -25,7 +25,9 @@ from gofish.snapshot.store import (
     list_checkpoints,
     load_checkpoint,
     load_latest,
+    pack_checkpoint,
     prune_checkpoints,
+    unpack_checkpoint,
     verify_checkpoint,
     write_checkpoint,
 )
@@ -46,8 +48,10 @@ __all__ = [
     "list_checkpoints",
     "load_checkpoint",
     "load_latest",
+    "pack_checkpoint",
     "partitions_touched",
     "prune_checkpoints",
+    "unpack_checkpoint",
     "verify_checkpoint",
     "write_checkpoint",
 ]

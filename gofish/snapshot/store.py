@@ -19,6 +19,9 @@ Rules (ADR 0010):
   `IncompatibleCheckpoint`) and the machine is unchanged.
 - Deleting is a rename to a ``.tmp-`` name first, then removal: a crash never leaves a
   half-deleted directory under a final name.
+- A Raft snapshot carries one checkpoint directory's files packed in one msgpack map
+  (`pack_checkpoint`); the receiver writes them the same way a new checkpoint is written
+  (`unpack_checkpoint`: temporary directory, fsync, rename) and only then verifies and loads.
 
 Taking a checkpoint while apply goes on (the node): `CheckpointCapture` (in
 `gofish.snapshot.codec`, with the rest of the event-loop side) captures the machine-wide
@@ -42,6 +45,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
+
+import msgspec
 
 from gofish.snapshot.codec import (
     ZSTD_LEVEL,
@@ -104,6 +109,54 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK = msgspec.msgpack.Decoder(dict[str, bytes])
+
+
+def pack_checkpoint(path: Path) -> bytes:
+    """The files of the checkpoint directory ``path`` as one msgpack map name → bytes (the
+    data of a Raft snapshot)."""
+    return _PACK.encode({p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()})
+
+
+def unpack_checkpoint(dir: str | os.PathLike[str], data: bytes, index: int, term: int) -> Path:
+    """Write the files `pack_checkpoint` packed as checkpoint ``index``-``term`` under
+    ``dir`` (a temporary directory, every file fsynced, renamed, the parent fsynced); an
+    existing directory of that name is kept if it verifies, else replaced. Returns its
+    path; the caller verifies and loads it. Raises ValueError on data that is not such a
+    pack."""
+    try:
+        files = _UNPACK.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"snapshot {index}-{term}: not a packed checkpoint: {exc}") from None
+    for name in files:
+        if "/" in name or name.startswith(".") or not name:
+            raise ValueError(f"snapshot {index}-{term}: bad file name {name!r}")
+    root = checkpoints_dir(dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{index}-{term}"
+    if final.exists():
+        if _existing(final) is not None:
+            return final
+        log.warning("replacing damaged checkpoint %s with the leader's", final.name)
+        _remove(final)
+    tmp = root / f".tmp-{index}-{term}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        for name, content in files.items():
+            with open(tmp / name, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync_dir(tmp)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(root)
+    return final
 
 
 def _ours(tmp_name: str) -> bool:

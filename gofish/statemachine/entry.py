@@ -45,8 +45,8 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Command)
 
 
-def encode_command(cmd: Command) -> bytes:
-    return _encoder.encode(cmd)
+#: ``encode_command(cmd) -> bytes`` (the encoder's bound method: one call less per write)
+encode_command = _encoder.encode
 
 
 def decode_command(data: bytes) -> Command:

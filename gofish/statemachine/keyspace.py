@@ -103,7 +103,9 @@ class Keyspace:
     # --- reads --------------------------------------------------------------------------
     def get(self, key: bytes) -> Any:
         """The live value of ``key`` or None."""
-        p = self.partitions[key_slot(key) % self._nparts]
+        # key_slot(key), inlined for the common key without a hash tag: every read
+        slot = crc_hqx(key, 0) & 0x3FFF if key.find(b"{") < 0 else key_slot(key)
+        p = self.partitions[slot % self._nparts]
         v = p.data.get(key)
         if v is None:
             return None
@@ -139,7 +141,8 @@ class Keyspace:
     # --- writes -------------------------------------------------------------------------
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store ``value`` at ``key``; any expiry is cleared unless ``keep_ttl``."""
-        p = self.partitions[key_slot(key) % self._nparts]
+        slot = crc_hqx(key, 0) & 0x3FFF if key.find(b"{") < 0 else key_slot(key)  # as get
+        p = self.partitions[slot % self._nparts]
         p.data[key] = value
         if not keep_ttl and p.expires:
             p.expires.pop(key, None)

@@ -20,6 +20,7 @@ import redis
 import uvloop
 
 from gofish.net import ClientServer, Connection, start_server
+from gofish.net.server import NO_REPLY
 from gofish.reply import OK, PONG, ErrorReply, Map
 
 T = TypeVar("T")
@@ -28,7 +29,8 @@ TIMEOUT = 10
 
 class Handler:
     """A tiny command set: PING, ECHO, SET, GET, QUIT, HELLO, DEFER <tag> (its reply waits
-    until the test resolves <tag>), BIG <n>, KILL <id>, PAUSE, BOOM (raises)."""
+    until the test resolves <tag>), FUT <tag> (last in its batch: returns a bare future, the
+    reply, which the test resolves), BIG <n>, KILL <id>, PAUSE, BOOM (raises)."""
 
     def __init__(self) -> None:
         self.connected_ids: list[int] = []
@@ -49,7 +51,7 @@ class Handler:
 
     def execute(
         self, conn: Connection, commands: list[list[bytes]]
-    ) -> Coroutine[Any, Any, None] | None:
+    ) -> Coroutine[Any, Any, None] | asyncio.Future[Any] | None:
         if conn.id in self.in_flight:
             self.violations.append(f"execute re-entered for {conn.id}")
         self.calls.append((conn.id, [c[0].upper() for c in commands]))
@@ -60,6 +62,11 @@ class Handler:
             if argv[0].upper() == b"DEFER":
                 self.in_flight.add(conn.id)
                 return self._deferred(conn, commands[i:])
+            if argv[0].upper() == b"FUT" and i + 1 == len(commands):
+                fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                self.deferred[argv[1]] = fut
+                self.deferred_ready.set()
+                return fut
             self._one(conn, argv)
         return None
 
@@ -293,6 +300,30 @@ def test_async_handler_keeps_order_and_other_clients_run(served: Served) -> None
         assert recv_exactly(a, 11 + 8 + 10) == b"$5\r\nthree\r\n$2\r\nt2\r\n$4\r\nfour\r\n"
         assert [names for cid, names in h.calls if cid == a_id] == [
             [b"PING", b"DEFER", b"PING"], [b"ECHO", b"DEFER", b"ECHO"]]
+
+
+def test_a_bare_future_is_the_last_reply(served: Served) -> None:
+    h = served.handler
+    with served.connect() as s:
+        s.sendall(b"PING one\r\nFUT t1\r\n")
+        assert h.deferred_ready.wait(TIMEOUT)
+        h.deferred_ready.clear()
+        s.sendall(b"PING two\r\n")  # buffered while the reply is pending: runs after it
+        served.call(lambda: h.deferred[b"t1"].set_result(b"r1"))
+        assert recv_exactly(s, 9 + 8 + 9) == b"$3\r\none\r\n$2\r\nr1\r\n$3\r\ntwo\r\n"
+        # NO_REPLY: the command wrote its replies itself; nothing is queued for it
+        s.sendall(b"FUT t2\r\n")
+        assert h.deferred_ready.wait(TIMEOUT)
+        h.deferred_ready.clear()
+        served.call(lambda: h.deferred[b"t2"].set_result(NO_REPLY))
+        roundtrip(s, b"PING three\r\n", b"$5\r\nthree\r\n")
+        # a failed reply future closes that connection, as a failed handler does
+        s.sendall(b"FUT t3\r\n")
+        assert h.deferred_ready.wait(TIMEOUT)
+        served.call(lambda: h.deferred[b"t3"].set_exception(RuntimeError("boom")))
+        assert recv_all(s) == b""
+    with served.connect() as s2:
+        roundtrip(s2, b"PING\r\n", b"+PONG\r\n")
 
 
 def test_eof_while_deferred_still_gets_the_reply(served: Served) -> None:

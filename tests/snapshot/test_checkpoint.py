@@ -27,8 +27,10 @@ from gofish.snapshot import (
     list_checkpoints,
     load_checkpoint,
     load_latest,
+    pack_checkpoint,
     partitions_touched,
     prune_checkpoints,
+    unpack_checkpoint,
     verify_checkpoint,
     write_checkpoint,
 )
@@ -543,3 +545,34 @@ def test_error_replies_survive_in_the_session_cache(tmp_path: Path) -> None:
     retry = Command(FORMAT_VERSION, 1, 2, d.now, 0, [_b("LPUSH", "k", "x")])
     assert e.sm.apply(retry) == err
     assert e.sm.sessions.duplicates == 1
+
+
+def test_pack_and_unpack_carry_a_checkpoint_to_another_directory(tmp_path: Path) -> None:
+    """What a Raft snapshot install does: the leader packs its checkpoint directory, the
+    follower writes it under its own directory, then verifies and loads it."""
+    d = Driver()
+    fill(d)
+    src, dst = tmp_path / "leader", tmp_path / "follower"
+    m = write_checkpoint(src, 40, 3, CS, MEMBERS, d.sm)
+    data = pack_checkpoint(checkpoint_path(src, m))
+    path = unpack_checkpoint(dst, data, 40, 3)
+    assert path == checkpoints_dir(dst) / "40-3"
+    [got] = list_checkpoints(dst)
+    assert got == m and verify_checkpoint(dst, got) == []
+    e = Driver()
+    load_checkpoint(dst, got, e.sm)
+    assert_same_state(d.sm, e.sm)
+    # a sound copy is kept; a damaged one is replaced by the leader's
+    assert unpack_checkpoint(dst, data, 40, 3) == path
+    _flip(path / "p1.zst", 5)
+    assert verify_checkpoint(dst, got) != []
+    unpack_checkpoint(dst, data, 40, 3)
+    assert verify_checkpoint(dst, got) == []
+    assert sorted(os.listdir(checkpoints_dir(dst))) == ["40-3"]  # no temporary left
+
+
+@pytest.mark.parametrize("data", [b"\x00garbage", b"\x81\xa3../\xc4\x01x", b"\x81\xa0\xc4\x01x"])
+def test_unpack_refuses_what_is_not_a_packed_checkpoint(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(ValueError):
+        unpack_checkpoint(tmp_path, data, 7, 1)
+    assert not checkpoints_dir(tmp_path).exists() or not os.listdir(checkpoints_dir(tmp_path))

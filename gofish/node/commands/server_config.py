@@ -27,6 +27,7 @@ from gofish.node.commands.server_container import container
 from gofish.node.commands.server_info import config_file, reset_stats
 from gofish.node.config import Config, ConfigError, _memory, _yesno
 from gofish.reply import OK, ErrorReply, Map, Reply, Status
+from gofish.snapshot import fsync_dir
 from gofish.statemachine.glob import glob_match
 from gofish.statemachine.registry import CommandSpec, command
 
@@ -157,11 +158,7 @@ def _write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
 
 
 def config_rewrite(d: Dispatcher, s: Session, argv: list[bytes]) -> Reply:
