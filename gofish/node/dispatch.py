@@ -11,10 +11,12 @@ Rules:
   ``-LOADING``.
 - Per connection, commands run strictly in order: when one cannot finish at once (a write
   waiting for its commit, a blocked BLPOP) the rest of that connection's pipeline waits for
-  it, so a read always sees the connection's own earlier writes. One exception keeps group
-  commit working for pipelines: the plain (non-blocking, non-node) writes that directly
-  follow a pending write in the same batch are proposed at once; they apply in log order,
-  after it, and their replies are still sent in command order.
+  it, so a read always sees the connection's own earlier writes. Pipelined writes are not
+  proposed one by one: a run of plain (non-blocking, non-node) writes in one received batch
+  is proposed at once as one *pipeline group* entry (`gofish.statemachine.entry`; at most
+  `GROUP_MAX` commands and `GROUP_MAX_BYTES` of arguments, then the next group); they apply
+  in log order and their replies are sent in command order. A command of the run refused
+  before proposing (arity, syntax) gets its error in its place and stays out of the group.
 - A write's reply is the future `Node.propose` returns, resolved by the apply (or with an
   error reply when the log could not take it, see `gofish.node.driver`).
 - Reads wait for a read point (`gofish.node.reads`) unless the connection's consistency is
@@ -45,7 +47,7 @@ from gofish import errors
 from gofish.errors import CommandError
 from gofish.net.server import NO_REPLY  # a node handler that wrote its replies itself
 from gofish.reply import QUEUED, ErrorReply, NullArray
-from gofish.statemachine.entry import FORMAT_VERSION, Command
+from gofish.statemachine.entry import FORMAT_VERSION, GROUP_VERSION, Command
 from gofish.statemachine.registry import CommandSpec, CommandTable, WouldBlock
 
 if TYPE_CHECKING:
@@ -66,6 +68,22 @@ _SUBSCRIBE_OK = frozenset(
 
 
 _NO_POINT = object()
+#: `dispatch` put a write into the caller's pipeline group instead of proposing it
+_GROUPED = object()
+#: a pipeline group holds at most this many commands and arguments of this total size
+GROUP_MAX = 256
+GROUP_MAX_BYTES = 1 << 20
+
+
+class _Part:
+    """The ``k``-th of the ``n`` replies of a pipeline group's future."""
+
+    __slots__ = ("future", "k", "n")
+
+    def __init__(self, future: asyncio.Future[Any], k: int, n: int) -> None:
+        self.future = future
+        self.k = k
+        self.n = n
 
 
 class Session:
@@ -156,6 +174,11 @@ class Dispatcher:
         self.stats_rejected = 0
         #: set by the node while it loads its log: commands without ``loading`` are refused
         self.loading = False
+        # name (lower and upper case) -> is a plain write (see `_plain_write`)
+        self._plain: dict[bytes, bool] = {}
+        for name, spec in self.commands.items():
+            plain = spec.is_write and not spec.is_blocking and not spec.is_node
+            self._plain[name] = self._plain[name.upper()] = plain
 
     # --- ClientHandler ----------------------------------------------------------------------
     def connected(self, conn: Connection) -> None:
@@ -181,7 +204,10 @@ class Dispatcher:
         s: Session = conn.session  # type: ignore[assignment]  # set in `connected`
         s.barrier = _NO_POINT
         reply = conn.reply
+        last = len(commands) - 1
         for i, argv in enumerate(commands):
+            if i < last and s.multi is None and self._plain_write(argv):  # a pipeline group
+                return self._finish(s, None, commands, i)
             res = self.dispatch(s, argv)
             if type(res) is asyncio.Future:
                 if i + 1 == len(commands):
@@ -194,28 +220,41 @@ class Dispatcher:
         return None
 
     async def _finish(
-        self, s: Session, pending: asyncio.Future[Any], commands: list[list[bytes]], start: int
+        self, s: Session, pending: asyncio.Future[Any] | None, commands: list[list[bytes]],
+        start: int,
     ) -> None:
+        """The rest of a batch once a command could not finish at once: ``pending`` (the
+        future of ``commands[start - 1]``), or, if None, a run of plain writes at ``start``
+        (proposed as a pipeline group). Replies go out in command order."""
         conn = s.conn
-        slots: list[Any] = [pending]
+        slots: list[Any] = []
         i = start
-        if self._plain_write(commands[start - 1]):  # not a blocked command, not an EXEC
+        if pending is not None:
+            slots.append(pending)
+        else:
             i = self._propose_ahead(s, commands, start, slots)
         n = len(commands)
         while slots:
             for res in slots:
                 if type(res) is asyncio.Future:
                     res = await res
+                elif type(res) is _Part:
+                    replies = await res.future
+                    # an error for the whole group (CLUSTERDOWN...) is every command's reply
+                    ok = type(replies) is list and len(replies) == res.n
+                    res = replies[res.k] if ok else replies
                 if res is not NO_REPLY:
                     conn.reply(res)
             slots.clear()
             while i < n and not conn.closing:
-                res = self.dispatch(s, commands[i])
+                argv = commands[i]
+                if s.multi is None and self._plain_write(argv):
+                    i = self._propose_ahead(s, commands, i, slots)  # takes at least argv
+                    break
+                res = self.dispatch(s, argv)
                 i += 1
                 if type(res) is asyncio.Future:
                     slots.append(res)
-                    if self._plain_write(commands[i - 1]):
-                        i = self._propose_ahead(s, commands, i, slots)
                     break
                 if res is not NO_REPLY:
                     conn.reply(res)
@@ -223,24 +262,54 @@ class Dispatcher:
     def _propose_ahead(
         self, s: Session, commands: list[list[bytes]], i: int, slots: list[Any]
     ) -> int:
-        """Dispatch the plain writes from ``commands[i]`` on (while a write is pending) into
-        ``slots``; stop at anything else. Returns the index of the first not dispatched."""
+        """Dispatch the plain writes from ``commands[i]`` on as one pipeline group (a single
+        one as a plain entry), their replies (or refusals) into ``slots``; stop at anything
+        else or when the group is full. Returns the index of the first not dispatched."""
         n = len(commands)
+        group: list[list[bytes]] = []
+        at: list[int] = []  # the slot of each grouped command
+        size = 0
         while i < n and s.multi is None and not s.conn.closing:
-            if not self._plain_write(commands[i]):
+            argv = commands[i]
+            if not self._plain_write(argv):
                 break
-            slots.append(self.dispatch(s, commands[i]))
+            res = self.dispatch(s, argv, group)
             i += 1
+            if res is _GROUPED:
+                at.append(len(slots))
+                slots.append(None)
+                size += sum(map(len, argv))
+                if len(group) >= GROUP_MAX or size >= GROUP_MAX_BYTES:
+                    break
+            else:
+                slots.append(res)  # refused before proposing
+        if group:
+            cmd = self.make_command(s, group, False)
+            fut = self.node.driver.propose(cmd)
+            s.outstanding[cmd.seq] = fut
+            if len(group) == 1:
+                slots[at[0]] = fut
+            else:
+                m = len(group)
+                for k, slot in enumerate(at):
+                    slots[slot] = _Part(fut, k, m)
         return i
 
     def _plain_write(self, argv: list[bytes]) -> bool:
         """A write that is not blocking and not a node command (so not EXEC either)."""
-        spec = self.commands.get(argv[0]) or self.commands.get(argv[0].lower())
+        plain = self._plain.get(argv[0])
+        if plain is not None:
+            return plain
+        spec = self.commands.get(argv[0].lower())
         return spec is not None and spec.is_write and not spec.is_blocking and not spec.is_node
 
     # --- dispatch ------------------------------------------------------------------------
-    def dispatch(self, s: Session, argv: list[bytes]) -> Any:
-        """Run one command for session ``s``; returns a reply, NO_REPLY or a Future."""
+    def dispatch(
+        self, s: Session, argv: list[bytes], group: list[list[bytes]] | None = None
+    ) -> Any:
+        """Run one command for session ``s``; returns a reply, NO_REPLY or a Future. With
+        ``group``, a write that passes its checks is appended to it instead of being
+        proposed (the caller proposes the group), and the result is ``_GROUPED``."""
         self.stats_commands += 1
         spec = self.commands.get(argv[0])
         if spec is None:
@@ -264,7 +333,7 @@ class Dispatcher:
         if spec.is_node:
             return spec.handler(self, s, argv)
         if spec.is_write:
-            return self.write(s, spec, argv)
+            return self.write(s, spec, argv, group)
         mode = s.consistency or self.node.config.read_consistency
         if mode != "stale":
             point = s.barrier
@@ -333,7 +402,8 @@ class Dispatcher:
             now = self._last_time_ms
         self._last_time_ms = now
         if watch is None:
-            return Command(FORMAT_VERSION, s.client, seq, now, _getrandbits(64), argvs, multi,
+            v = GROUP_VERSION if len(argvs) > 1 and not multi else FORMAT_VERSION
+            return Command(v, s.client, seq, now, _getrandbits(64), argvs, multi,
                            next(iter(out)))
         return Command(FORMAT_VERSION, s.client, seq, now, _getrandbits(64), argvs, multi,
                        next(iter(out)), watch[0], watch[1])
@@ -345,15 +415,22 @@ class Dispatcher:
         s.outstanding[cmd.seq] = fut
         return fut
 
-    def write(self, s: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
-        """Check and propose; returns an error reply or the future of the apply's reply.
-        Only a ``blocking`` spec may answer `WouldBlock` at apply: its future is chained so
-        the client is parked instead."""
+    def write(
+        self, s: Session, spec: CommandSpec, argv: list[bytes],
+        group: list[list[bytes]] | None = None,
+    ) -> Any:
+        """Check and propose; returns an error reply or the future of the apply's reply (or,
+        with ``group``, append ``argv`` to it: see `dispatch`). Only a ``blocking`` spec may
+        answer `WouldBlock` at apply: its future is chained so the client is parked
+        instead."""
         if spec.check is not None:
             try:
                 spec.check(argv)
             except CommandError as exc:
                 return ErrorReply(exc.message)
+        if group is not None:
+            group.append(argv)
+            return _GROUPED
         cmd = self.make_command(s, [argv], False)
         fut = self.node.driver.propose(cmd)
         s.outstanding[cmd.seq] = fut  # track(), inlined: this is every write's path

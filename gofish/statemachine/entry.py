@@ -1,10 +1,17 @@
 """The state machine's log entry: what a Raft entry's ``data`` holds.
 
-Versioned msgpack (msgspec), no pickle. One entry is one client request: a single command, or
-the commands of one MULTI/EXEC. The leader resolves non-determinism before proposing by
-stamping its clock (``time_ms``: every relative time in the commands is taken from it) and a
-random ``seed`` (every random choice at apply comes from it). Checksums are the log storage's
-job.
+Versioned msgpack (msgspec), no pickle. One entry is one client request: a single command, the
+commands of one MULTI/EXEC, or a *pipeline group*: plain writes one client pipelined, applied
+one after another in one entry, each with its own reply (``v`` = `GROUP_VERSION`, ``multi``
+false, several ``argvs``). A group saves the per-entry costs (log record, Raft bookkeeping,
+session check) for all but one of its commands. The client cannot tell it from separate
+entries: Redis too runs all the commands of one read before it serves another client. A group
+has its own version so a node that does not know groups stops on one instead of applying only
+its first command.
+
+The leader resolves non-determinism before proposing by stamping its clock (``time_ms``: every
+relative time in the commands is taken from it) and a random ``seed`` (every random choice at
+apply comes from it). Checksums are the log storage's job.
 
 ``client``/``seq`` identify the request so that a retried request is applied once (see
 `gofish.statemachine.sessions`): ``client`` is a client id unique in the cluster and never
@@ -26,6 +33,8 @@ from __future__ import annotations
 import msgspec
 
 FORMAT_VERSION = 1
+#: the version of a pipeline group entry
+GROUP_VERSION = 2
 
 
 class Command(msgspec.Struct, array_like=True, frozen=True):
@@ -55,6 +64,6 @@ def decode_command(data: bytes) -> Command:
         cmd = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ValueError(f"not a gofish command entry: {exc}") from exc
-    if cmd.v != FORMAT_VERSION:
+    if cmd.v != FORMAT_VERSION and (cmd.v != GROUP_VERSION or cmd.multi):
         raise ValueError(f"unsupported command entry version {cmd.v}")
     return cmd

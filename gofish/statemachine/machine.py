@@ -84,8 +84,10 @@ class StateMachine:
                 reply: Reply = [self._run(argv) for argv in cmd.argvs]
             finally:
                 ks.in_multi = False
-        else:
+        elif len(cmd.argvs) == 1:
             reply = self._run(cmd.argvs[0])
+        else:  # a pipeline group: one reply per command, no MULTI semantics
+            reply = [self._run(argv) for argv in cmd.argvs]
         if len(ks.dirty) > start:
             self._record_mods(ks.dirty, start)
         return reply

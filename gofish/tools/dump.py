@@ -210,6 +210,8 @@ def show_command(cmd: Command) -> str:
         head += f" acked={cmd.acked}"
     if cmd.multi:
         body = "MULTI [" + "; ".join(show_argv(a) for a in cmd.argvs) + "]"
+    elif len(cmd.argvs) > 1:
+        body = "PIPELINE [" + "; ".join(show_argv(a) for a in cmd.argvs) + "]"
     else:
         body = show_argv(cmd.argvs[0]) if cmd.argvs else "(no command)"
     if cmd.watch:

@@ -73,6 +73,17 @@ class RawClient:
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         self.sock.sendall(b"".join(parts))
 
+    def pipeline(self, commands: list[list[bytes]]) -> list[Any]:
+        """Send ``commands`` with one ``sendall`` and read their replies (errors as
+        `hiredis.ReplyError` values)."""
+        out = []
+        for argv in commands:
+            out.append(b"*%d\r\n" % len(argv))
+            for a in argv:
+                out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return [self.read() for _ in commands]
+
     def read(self) -> Any:
         while True:
             reply = self.reader.gets()

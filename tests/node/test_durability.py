@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import pytest
 import redis
 from procs import ROOT, gofish_server
@@ -304,6 +305,48 @@ def test_a_pipeline_of_writes_shares_fsyncs_and_keeps_its_order(tmp_path: Path) 
         assert c.lrange("l", 0, -1) == [str(i).encode() for i in range(500)]
         # 1000 writes from one connection, proposed a read batch at a time: far fewer fsyncs
         assert raft_info(c)["log_syncs"] - syncs < 200
+
+
+def test_pipelined_writes_become_group_entries_with_their_own_replies(tmp_path: Path) -> None:
+    """A run of pipelined writes in one read is proposed as one pipeline group entry (at most
+    GROUP_MAX commands); each keeps its own reply, refusals before proposing included, and
+    the groups replay after a restart."""
+    cmds: list[list[bytes]] = [[b"SET", b"a", b"1"]]
+    for i in range(40):
+        cmds += [[b"INCR", b"a"], [b"RPUSH", b"l", b"%d" % i]]
+    cmds += [[b"SET", b"only-a-key"],  # arity: refused before proposing, stays out
+             [b"LPUSH", b"a", b"x"],  # WRONGTYPE at apply, inside the group
+             [b"SET", b"b", b"2", b"EX", b"zero"],  # syntax: refused by its check
+             [b"INCR", b"a"]]
+    expected: list[object] = [b"OK"]
+    for i in range(40):
+        expected += [i + 2, i + 1]
+    wrong = "WRONGTYPE Operation against a key holding the wrong kind of value"
+    with gofish_server(data_dir=str(tmp_path)) as srv:
+        c = client(srv.port)
+        before = raft_info(c)["last_log_index"]
+        rc = RawClient(srv.port)
+        replies = rc.pipeline(cmds)
+        assert replies[:81] == expected
+        errors = replies[81:84]
+        assert all(isinstance(e, hiredis.ReplyError) for e in errors)
+        assert [str(e) for e in errors] == [
+            "ERR wrong number of arguments for 'set' command", wrong,
+            "ERR value is not an integer or out of range"]
+        assert replies[84] == 42
+        # 84 writes from one read: one group (a read split by TCP makes a few more)
+        assert raft_info(c)["last_log_index"] - before <= 6
+        many = [[b"SET", b"k%d" % i, b"%d" % i] for i in range(600)]
+        before = raft_info(c)["last_log_index"]
+        assert rc.pipeline(many) == [b"OK"] * 600
+        grew = raft_info(c)["last_log_index"] - before
+        assert 3 <= grew <= 20  # ceil(600 / GROUP_MAX) = 3 for one read
+    with gofish_server(data_dir=str(tmp_path)) as srv:
+        c = client(srv.port)
+        assert c.get("a") == b"42"
+        assert c.lrange("l", 0, -1) == [b"%d" % i for i in range(40)]
+        assert c.mget("k0", "k599") == [b"0", b"599"]
+        assert c.exists("only-a-key", "b") == 0
 
 
 def test_watch_loses_no_update_under_contention(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gofish.reply import (
+    OK,
     Double,
     ErrorReply,
     Map,
@@ -24,7 +25,13 @@ from gofish.reply import (
     Verbatim,
 )
 from gofish.statemachine import sessions as sessions_mod
-from gofish.statemachine.entry import FORMAT_VERSION, Command, decode_command, encode_command
+from gofish.statemachine.entry import (
+    FORMAT_VERSION,
+    GROUP_VERSION,
+    Command,
+    decode_command,
+    encode_command,
+)
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, WouldBlock, load_datatypes
 from gofish.statemachine.sessions import (
@@ -70,6 +77,25 @@ def test_entry_without_acked_still_decodes() -> None:
     assert c.argvs == [[b"SET", b"k", b"v"]]
     new = Command(FORMAT_VERSION, 5, 6, T0, 8, [[b"SET", b"k", b"v"]], acked=4)
     assert decode_command(encode_command(new)) == new
+
+
+def test_a_pipeline_group_applies_each_command_with_its_own_reply() -> None:
+    group = Command(GROUP_VERSION, 7, 1, T0, 1, [argv_of(c) for c in (
+        ("SET", "k", "1"), ("INCR", "k"), ("LPUSH", "k", "x"), ("INCR", "k"))])
+    assert decode_command(encode_command(group)) == group
+    sm = machine()
+    replies = sm.apply(group)
+    assert isinstance(replies, list) and len(replies) == 4
+    assert replies[:2] == [OK, 2] and replies[3] == 3
+    assert isinstance(replies[2], ErrorReply) and replies[2].startswith(b"WRONGTYPE")
+    assert get(sm, b"k") == b"3"
+    assert sm.apply(group) == replies  # a retried group is answered from the cache, once
+    assert get(sm, b"k") == b"3"
+    # a group is never MULTI, and versions it does not know are refused
+    for bad in (Command(GROUP_VERSION, 7, 2, T0, 1, group.argvs, multi=True),
+                Command(GROUP_VERSION + 1, 7, 2, T0, 1, group.argvs)):
+        with pytest.raises(ValueError, match="version"):
+            decode_command(encode_command(bad))
 
 
 # --- dedup ----------------------------------------------------------------------------------

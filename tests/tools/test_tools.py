@@ -36,7 +36,7 @@ from gofish.snapshot import (
     load_latest,
     write_checkpoint,
 )
-from gofish.statemachine.entry import FORMAT_VERSION, Command, encode_command
+from gofish.statemachine.entry import FORMAT_VERSION, GROUP_VERSION, Command, encode_command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 from gofish.tools import replay as replay_tool
@@ -88,8 +88,8 @@ class Builder:
     def cmd(self, *argvs: list[bytes], multi: bool = False) -> Any:
         self.seq += 1
         t = T0 + (self.index + 1) * 1000
-        cmd = Command(FORMAT_VERSION, 77, self.seq, t, self.seq * 31, [list(a) for a in argvs],
-                      multi=multi)
+        v = GROUP_VERSION if len(argvs) > 1 and not multi else FORMAT_VERSION  # a group
+        cmd = Command(v, 77, self.seq, t, self.seq * 31, [list(a) for a in argvs], multi=multi)
         reply = self.sm.apply(cmd)
         self.sm.ks.dirty.clear()
         self.times[self.index + 1] = t
@@ -132,6 +132,7 @@ def build(dir: Path) -> Builder:
     b.cmd(_b("HDEL", "h", "f1"))
     b.cmd(_b("LPOP", "l"))
     b.cmd(_b("INCR", "counter"), _b("SET", "c", "3"), multi=True)
+    b.cmd(_b("INCR", "counter"), _b("SET", "g", "4"))  # a pipeline group
     for i in range(6):
         b.cmd(_b("SET", f"k{i}", i))
     b.checkpoint()  # second checkpoint
@@ -173,7 +174,8 @@ def test_dump_equals_the_keyspace(built: Builder, capsys: pytest.CaptureFixture[
     assert by_key['"l"']["value"] == ["y", "z"]
     assert by_key['"s"']["value"] == ["m2"]
     assert by_key['"z"']["value"] == [["low", "-inf"], ["two", 2.0], ["one", 6.0]]
-    assert by_key['"counter"']["value"] == "2"
+    assert by_key['"counter"']["value"] == "3"  # the last INCR came in a pipeline group
+    assert by_key['"g"']["value"] == "4"
     assert '"b"' not in by_key and '"uncommitted"' not in by_key
     # text (even with control characters: JSON escapes them) stays text; the rest is base64
     assert by_key[json.dumps("bin\x00key")]["value"] == {"b64": "AP8bWzMxbQ=="}
@@ -229,6 +231,7 @@ def test_print_shows_the_entries_safely(built: Builder,
     assert "SET a 1" in lines[2] and "client=0x4d seq=1 time=2023-11-14T22:13:23.000Z" in lines[2]
     assert 'SET "bin\\x00key" "\\x00\\xff\\x1b[31m"' in out
     assert "MULTI [INCR counter; SET c 3]" in out
+    assert "PIPELINE [INCR counter; SET g 4]" in out
     assert "\x1b" not in out and "\x00" not in out
     assert "uncommitted" not in out
 
@@ -243,7 +246,7 @@ def test_print_from_and_partition_filter(built: Builder,
     assert printed and all(int(line.split()[0]) >= 5 for line in printed)
     assert any("INCR counter" in line for line in printed)
     for line in printed:
-        if " cmd " in line and "MULTI" not in line:
+        if " cmd " in line and "MULTI" not in line and "PIPELINE" not in line:
             key = line.split("  ", 1)[1].split()[1].strip('"').encode()
             assert built.sm.ks.partition_index(key) == k
     dump = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -378,7 +381,7 @@ def test_snapshot_list_inspect_verify(built: Builder,
     info = json.loads(out)
     assert info["name"] == newest.dirname and info["partitions"] == PARTS
     assert sum(p["keys"] for p in info["per_partition"]) == newest.keys
-    assert info["types"] == {"hash": 1, "list": 1, "set": 1, "string": 10, "zset": 1}
+    assert info["types"] == {"hash": 1, "list": 1, "set": 1, "string": 11, "zset": 1}
     assert sum(p["expiring"] for p in info["per_partition"]) == 1
     assert info["members"] == {"1": {"addr": "127.0.0.1:7001", "promote": False}}
     rc, out, _ = run_main(snapshot_tool.main,
