@@ -56,7 +56,7 @@ import collections
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -105,7 +105,7 @@ from gofish.raft import (
 )
 from gofish.raft.config import KNOWN_TEST_BUGS
 from gofish.reply import OK, ErrorReply
-from gofish.statemachine.entry import Command, decode_command, encode_command
+from gofish.statemachine.entry import Command, decode_commands, encode_batch, encode_command
 
 __all__ = [
     "CLUSTERDOWN",
@@ -169,7 +169,9 @@ class RaftDriver:
         # proposals waiting for their apply, by request id (client, seq), oldest first
         self._pending: dict[tuple[int, int], Proposal] = {}
         # this node's own appends (as leader) by index: their apply needs no decoding
-        self._local: dict[int, Proposal] = {}
+        self._local: dict[int, Proposal | list[Proposal]] = {}
+        # new proposals of this loop turn (leader): one batch entry at the next Ready
+        self._batch: list[Proposal] = []
         # proposals that could not leave the node yet (no reachable leader)
         self._awaiting: collections.deque[Proposal] = collections.deque()
         self._forward: list[Entry] = []  # entries to forward to the leader this iteration
@@ -417,7 +419,15 @@ class RaftDriver:
         now = loop.time()
         p = Proposal(fut, cmd, now + self.settings.proposal_timeout)
         self._proposals += 1
-        if self._submit(p):
+        raft = rn.raft
+        if raft.role == _LEADER and not raft.lead_transferee:
+            p.data = encode_command(cmd)
+            p.sent, p.index = True, -1  # -1: in this turn's batch, not appended yet
+            self._batch.append(p)  # appended by the next Ready (`_flush_batch`)
+            self._pending[(cmd.client, cmd.seq)] = p
+            if not self._scheduled:
+                self._schedule()
+        elif self._submit(p):
             self._pending[(cmd.client, cmd.seq)] = p
         else:
             p.deadline = now + self.settings.leader_wait
@@ -451,6 +461,43 @@ class RaftDriver:
             self._schedule()
             return True
         return False
+
+    def _flush_batch(self) -> None:
+        """Append this turn's new proposals as batch entries (`DriverSettings.batch_max`);
+        if leadership went away since they were made, submit them as a follower would."""
+        ps, self._batch = self._batch, []
+        rn = self._rn
+        assert rn is not None
+        raft = rn.raft
+        limit, max_bytes = self.settings.batch_max, self.settings.batch_max_bytes
+        i, n = 0, len(ps)
+        while i < n and raft.role == _LEADER and not raft.lead_transferee:
+            j, size = i + 1, len(ps[i].data)
+            while j < n and j - i < limit and size < max_bytes:
+                size += len(ps[j].data)
+                j += 1
+            part = ps[i:j]
+            data = part[0].data if j - i == 1 else encode_batch([p.data for p in part])
+            try:
+                index = raft.propose(data)
+            except ProposalDroppedError:
+                break
+            term = raft.term
+            for p in part:
+                p.term, p.index = term, index
+            self._local[index] = part[0] if j - i == 1 else part
+            i = j
+        if i < n:
+            self._resubmit_batch(ps[i:])
+
+    def _resubmit_batch(self, ps: list[Proposal]) -> None:
+        now = self.now()
+        for p in ps:
+            p.sent, p.index = False, 0
+            if not self._submit(p):
+                self._pending.pop((p.cmd.client, p.cmd.seq), None)
+                p.deadline = now + self.settings.leader_wait
+                self._awaiting.append(p)
 
     def wait_applied(self, index: int) -> asyncio.Future[None]:
         """A future done once every entry up to ``index`` is applied (cancelled if the
@@ -601,6 +648,8 @@ class RaftDriver:
         rn = self._rn
         if rn is None or self._closed:
             return
+        if self._batch:
+            self._flush_batch()
         if self._forward:
             driver_requests.flush_forward(self)
         t0 = time.perf_counter()
@@ -697,12 +746,18 @@ class RaftDriver:
                 driver_members.apply_conf_change(self, e)
             elif e.data:
                 p = local.pop(e.index, None) if local else None
-                cmd = p.cmd if p is not None and p.term == e.term else decode_command(e.data)
-                reply = apply(cmd)
-                if pending:
-                    q = pending.pop((cmd.client, cmd.seq), None)
-                    if q is not None and not q.future.done():  # settle(), inlined
-                        q.future.set_result(reply)
+                if type(p) is Proposal and p.term == e.term:
+                    cmds: Sequence[Command] = (p.cmd,)
+                elif type(p) is list and p[0].term == e.term:
+                    cmds = [q.cmd for q in p]
+                else:
+                    cmds = decode_commands(e.data)
+                for cmd in cmds:
+                    reply = apply(cmd)
+                    if pending:
+                        q = pending.pop((cmd.client, cmd.seq), None)
+                        if q is not None and not q.future.done():  # settle(), inlined
+                            q.future.set_result(reply)
             self.applied_index = e.index
         self._entries_applied += len(ents)
         if self._applied_waiters:

@@ -50,7 +50,7 @@ def resubmit(d: RaftDriver) -> None:
     log_ = rn.raft.log
     leading = d.is_leader
     for p in list(d._pending.values()):
-        if p.future.done():
+        if p.future.done() or p.index < 0:  # index -1: in this turn's batch, not sent yet
             continue
         if leading and p.index:
             try:
@@ -116,6 +116,7 @@ def fail_waiting(d: RaftDriver, reply: ErrorReply) -> None:
     for p in pending.values():
         settle(p.future, reply)
     d._local.clear()
+    d._batch.clear()
     awaiting, d._awaiting = d._awaiting, collections.deque()
     for p in awaiting:
         settle(p.future, ErrorReply(CLUSTERDOWN))

@@ -98,6 +98,10 @@ class DriverSettings:
     replay_chunk: int = 1024
     #: seconds between progress lines of a long replay
     replay_log_interval: float = 1.0
+    #: requests proposed in one loop turn go into batch entries of at most this many requests
+    #: and (about) this many bytes (`gofish.statemachine.entry`); 1 turns batching off
+    batch_max: int = 256
+    batch_max_bytes: int = 1 << 20
     #: planted bugs, for testing that the fault suite's checker catches them (never set in
     #: production; the server reads them from ``GOFISH_TEST_BUGS``): see `DRIVER_TEST_BUGS`
     test_bugs: frozenset[str] = frozenset()

@@ -24,7 +24,7 @@ from gofish.log.rocksdb import RocksDBStorage
 from gofish.node.driver_types import DriverSettings
 from gofish.node.membership import AddressBook, fold_conf_change
 from gofish.raft import ConfState, decode_conf_change
-from gofish.statemachine.entry import Command, decode_command
+from gofish.statemachine.entry import Command, decode_commands
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ async def replay_log(
                 if book is not None:
                     book.fold(cc)
             elif e.data:
-                apply(decode_command(e.data))
+                for cmd in decode_commands(e.data):
+                    apply(cmd)
             lo = e.index + 1
         if progress is not None:
             progress(lo - first, total)

@@ -26,6 +26,13 @@ null array) if one of the ``watch`` keys was modified by an entry applied after 
 
 Fields are only ever added at the end, with a default, so older entries still decode; the
 ``acked`` and ``watch*`` fields came that way and did not change `FORMAT_VERSION`.
+
+A *batch* entry holds several requests, of any clients: ``[BATCH_VERSION, [command, ...]]``
+(`encode_batch`, `decode_commands`). The leader proposes the requests that arrive in one
+event-loop turn as one batch, so the per-entry costs (Raft append, log record, replication
+message) are paid once per turn instead of once per request; each request keeps its own
+``(client, seq)``, session check and reply, and they apply in their order in the batch. A
+batch never nests. `decode_commands` reads any entry as its list of requests.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import msgspec
 FORMAT_VERSION = 1
 #: the version of a pipeline group entry
 GROUP_VERSION = 2
+#: the version of a batch entry (several requests)
+BATCH_VERSION = 3
 
 
 class Command(msgspec.Struct, array_like=True, frozen=True):
@@ -59,11 +68,54 @@ encode_command = _encoder.encode
 
 
 def decode_command(data: bytes) -> Command:
-    """Decode an entry; raises ValueError on bytes that are not a known entry format."""
+    """Decode a one-request entry; raises ValueError on bytes that are not one (a batch
+    included: see `decode_commands`)."""
     try:
         cmd = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ValueError(f"not a gofish command entry: {exc}") from exc
+    _check_version(cmd)
+    return cmd
+
+
+def _check_version(cmd: Command) -> None:
     if cmd.v != FORMAT_VERSION and (cmd.v != GROUP_VERSION or cmd.multi):
         raise ValueError(f"unsupported command entry version {cmd.v}")
-    return cmd
+
+
+class _Batch(msgspec.Struct, array_like=True, frozen=True):
+    v: int
+    commands: list[Command]
+
+
+_batch_decoder = msgspec.msgpack.Decoder(_Batch)
+_BATCH_HEAD = bytes([0x92, BATCH_VERSION])  # a msgpack array of 2, then the version
+
+
+def encode_batch(encoded: list[bytes]) -> bytes:
+    """A batch entry of the requests ``encoded`` (each `encode_command`'s output, so
+    nothing is encoded twice)."""
+    n = len(encoded)
+    if n < 16:
+        head = _BATCH_HEAD + bytes([0x90 | n])
+    elif n < 1 << 16:
+        head = _BATCH_HEAD + b"\xdc" + n.to_bytes(2, "big")
+    else:
+        head = _BATCH_HEAD + b"\xdd" + n.to_bytes(4, "big")
+    return head + b"".join(encoded)
+
+
+def decode_commands(data: bytes) -> list[Command]:
+    """The requests of an entry, in apply order: a batch's, or the one of any other entry.
+    Raises ValueError on bytes that are neither."""
+    if data[:2] != _BATCH_HEAD:
+        return [decode_command(data)]
+    try:
+        batch = _batch_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a gofish batch entry: {exc}") from exc
+    if not batch.commands:
+        raise ValueError("an empty batch entry")
+    for cmd in batch.commands:
+        _check_version(cmd)
+    return batch.commands

@@ -219,8 +219,9 @@ def show_command(cmd: Command) -> str:
     return f"{head}  {body}"
 
 
-def show_entry(e: Entry, cmd: Command | None = None) -> str:
-    """One log entry on one line: index, term, kind, then its content."""
+def show_entry(e: Entry, cmds: list[Command] | None = None) -> str:
+    """One log entry on one line: index, term, kind, then its content (a batch entry's
+    requests separated by `` | ``)."""
     prefix = f"{e.index} term={e.term}"
     if e.type == EntryType.CONF_CHANGE:
         try:
@@ -235,6 +236,8 @@ def show_entry(e: Entry, cmd: Command | None = None) -> str:
         return f"{prefix} conf {kind} {cc.node_id}{extra}"
     if not e.data:
         return f"{prefix} noop"
-    if cmd is None:
+    if not cmds:
         return f"{prefix} cmd (undecodable, {len(e.data)} bytes)"
-    return f"{prefix} cmd {show_command(cmd)}"
+    if len(cmds) == 1:
+        return f"{prefix} cmd {show_command(cmds[0])}"
+    return f"{prefix} batch of {len(cmds)}: " + " | ".join(show_command(c) for c in cmds)

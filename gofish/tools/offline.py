@@ -56,7 +56,7 @@ from gofish.snapshot import (
     load_checkpoint,
 )
 from gofish.snapshot.manifest import MANIFEST_NAME, decode_manifest
-from gofish.statemachine.entry import Command, decode_command
+from gofish.statemachine.entry import Command, decode_commands
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 from gofish.tools.console import ToolError
@@ -193,11 +193,11 @@ def iter_entries(store: RocksDBStorage, lo: int, hi: int) -> Iterator[Entry]:
         lo = ents[-1].index + 1
 
 
-def entry_command(e: Entry) -> Command:
-    """The command a normal, non-empty entry holds; `ToolError` naming the entry if it does
-    not decode."""
+def entry_commands(e: Entry) -> list[Command]:
+    """The requests a normal, non-empty entry holds (several for a batch entry); `ToolError`
+    naming the entry if it does not decode."""
     try:
-        return decode_command(e.data)
+        return decode_commands(e.data)
     except ValueError as exc:
         raise ToolError(f"log entry {e.index} (term {e.term}): {exc}") from None
 
@@ -208,7 +208,7 @@ def index_at_time(store: RocksDBStorage, until_ms: int, commit: int) -> int:
     a time (conf changes, no-ops) before it count as before."""
     first = store.first_index()
     for e in iter_entries(store, first, commit):
-        if e.type == EntryType.NORMAL and e.data and entry_command(e).time_ms > until_ms:
+        if e.type == EntryType.NORMAL and e.data and entry_commands(e)[0].time_ms > until_ms:
             return e.index - 1
     return commit
 
@@ -247,7 +247,8 @@ class Rebuilt:
             self.conf_state = fold_conf_change(self.conf_state, cc)
             self.book.fold(cc)
         elif e.data:
-            self.machine.apply(entry_command(e))
+            for cmd in entry_commands(e):
+                self.machine.apply(cmd)
             self.machine.ks.dirty.clear()  # the node hands these to WATCH/blocked clients
         self.index = e.index
         self.term = e.term

@@ -41,7 +41,7 @@ from gofish.tools.dump import show_entry, write_dump
 from gofish.tools.offline import (
     Rebuilt,
     data_source,
-    entry_command,
+    entry_commands,
     iter_entries,
     open_log,
     rebuild,
@@ -86,19 +86,22 @@ def _bar(label: str) -> Progress:
 
 def _printer(rb: Rebuilt, out: TextIO, partition: int | None) -> Callable[[Entry], None]:
     def show(e: Entry) -> None:
-        cmd: Command | None = None
+        cmds: list[Command] | None = None
         if e.type == EntryType.NORMAL and e.data:
             try:
-                cmd = entry_command(e)
+                cmds = entry_commands(e)
             except ToolError:
-                cmd = None
-            if partition is not None and cmd is not None:
-                touched = partitions_touched(rb.machine, cmd)
-                if touched is not None and partition not in touched:
+                cmds = None
+            if partition is not None and cmds is not None:
+                for cmd in cmds:
+                    touched = partitions_touched(rb.machine, cmd)
+                    if touched is None or partition in touched:
+                        break
+                else:
                     return
         elif partition is not None and e.type == EntryType.NORMAL:
             return  # no-ops touch no partition
-        out.write(show_entry(e, cmd) + "\n")
+        out.write(show_entry(e, cmds) + "\n")
     return show
 
 

@@ -32,7 +32,7 @@ from gofish.tools.offline import (
     DEFAULT_PARTITIONS,
     LogInUse,
     ProgressFn,
-    entry_command,
+    entry_commands,
     iter_entries,
     new_machine,
     open_log,
@@ -79,7 +79,7 @@ def _verify_entries(store: RocksDBStorage, report: Report) -> None:
                     if e.type == EntryType.CONF_CHANGE:
                         decode_conf_change(e.data)
                     elif e.data:
-                        entry_command(e)
+                        entry_commands(e)
                 except (ToolError, ValueError) as exc:
                     bad += 1
                     if bad <= MAX_LISTED:

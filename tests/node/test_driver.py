@@ -37,7 +37,7 @@ from gofish.raft import (
     encode_conf_change,
 )
 from gofish.reply import ErrorReply
-from gofish.statemachine.entry import FORMAT_VERSION, Command, encode_command
+from gofish.statemachine.entry import FORMAT_VERSION, Command, decode_commands, encode_command
 
 pytestmark = pytest.mark.anyio
 
@@ -127,7 +127,27 @@ async def test_futures_resolve_with_the_apply_reply_in_log_order(tmp_path: Path)
         replies = await asyncio.gather(*futs)
         assert replies == [b"r%d" % c.seq for c in cmds]
         assert rec.seqs == [c.seq for c in cmds]
-        assert d.applied_index == d.last_index() == 2 + 200
+        # proposed in one loop turn: one batch entry holds them all
+        assert d.applied_index == d.last_index() == 2 + 1
+        assert d.storage is not None
+        [e] = d.storage.entries(3, 4)
+        assert decode_commands(e.data) == cmds
+
+
+async def test_a_turn_of_proposals_is_cut_into_batches_of_batch_max(tmp_path: Path) -> None:
+    rec = Recorder()
+    async with driver(tmp_path, rec, batch_max=16) as d:
+        await serving(d)
+        cmds = [cmd() for _ in range(200)]
+        replies = await asyncio.gather(*[d.propose(c) for c in cmds])
+        assert replies == [b"r%d" % c.seq for c in cmds]
+        assert rec.seqs == [c.seq for c in cmds]
+        assert d.last_index() == 2 + 13  # ceil(200 / 16)
+    # a restart replays the batches: every request once, in order
+    rec2 = Recorder()
+    async with driver(tmp_path, rec2) as d:
+        await serving(d)
+        assert rec2.seqs == [c.seq for c in cmds]
 
 
 async def test_committed_entries_are_synced_before_they_are_applied(tmp_path: Path) -> None:
@@ -155,10 +175,11 @@ async def test_group_commit_many_proposals_few_syncs(tmp_path: Path) -> None:
         st = d.storage
         assert st is not None
         before = st.statistics()
-        # 1000 proposals in one loop iteration: one Ready, one write, one fsync
+        # 1000 proposals in one loop iteration: one Ready, one write, one fsync, and batch
+        # entries of at most batch_max (256) requests
         await asyncio.gather(*(d.propose(cmd()) for _ in range(1000)))
         after = st.statistics()
-        assert after.entries_written - before.entries_written == 1000
+        assert after.entries_written - before.entries_written == 4
         assert after.syncs - before.syncs <= 2
         assert after.written_seq - before.written_seq <= 3  # entries, then the commit index
         # the same proposals one at a time: each waits for its own fsync
@@ -265,7 +286,7 @@ async def test_wait_applied(tmp_path: Path) -> None:
     async with driver(tmp_path) as d:
         await serving(d)
         f = d.propose(cmd())
-        w = d.wait_applied(d.last_index())
+        w = d.wait_applied(d.last_index() + 1)  # appended by the next Ready, in a batch
         assert not w.done()
         await w
         assert f.done()

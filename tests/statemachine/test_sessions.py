@@ -30,6 +30,8 @@ from gofish.statemachine.entry import (
     GROUP_VERSION,
     Command,
     decode_command,
+    decode_commands,
+    encode_batch,
     encode_command,
 )
 from gofish.statemachine.machine import StateMachine
@@ -96,6 +98,21 @@ def test_a_pipeline_group_applies_each_command_with_its_own_reply() -> None:
                 Command(GROUP_VERSION + 1, 7, 2, T0, 1, group.argvs)):
         with pytest.raises(ValueError, match="version"):
             decode_command(encode_command(bad))
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 300])
+def test_batch_entries_hold_requests_of_any_clients_in_order(n: int) -> None:
+    reqs = [cmd(1 + i % 3, 1 + i // 3, "INCR", f"k{i % 5}") for i in range(n)]
+    data = encode_batch([encode_command(c) for c in reqs])
+    assert decode_commands(data) == reqs
+    assert decode_commands(encode_command(reqs[0])) == [reqs[0]]  # any entry is a list
+    a, b = machine(), machine()
+    assert [a.apply(c) for c in decode_commands(data)] == [b.apply(c) for c in reqs]
+    # damage and nesting are refused, not half-applied
+    for bad in (data[:-1], encode_batch([]), encode_batch([data]),
+                encode_batch([encode_command(Command(9, 1, 1, T0, 1, [[b"PING"]]))])):
+        with pytest.raises(ValueError):
+            decode_commands(bad)
 
 
 # --- dedup ----------------------------------------------------------------------------------

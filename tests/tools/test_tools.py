@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,13 @@ from gofish.snapshot import (
     load_latest,
     write_checkpoint,
 )
-from gofish.statemachine.entry import FORMAT_VERSION, GROUP_VERSION, Command, encode_command
+from gofish.statemachine.entry import (
+    FORMAT_VERSION,
+    GROUP_VERSION,
+    Command,
+    encode_batch,
+    encode_command,
+)
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 from gofish.tools import replay as replay_tool
@@ -96,6 +103,20 @@ class Builder:
         self._append(Entry(self.term, self.index + 1, EntryType.NORMAL, encode_command(cmd)))
         return reply
 
+    def batch(self, *argvs: list[bytes]) -> None:
+        """One batch entry with a request per argv (as the leader writes a loop turn's)."""
+        t = T0 + (self.index + 1) * 1000
+        cmds = []
+        for a in argvs:
+            self.seq += 1
+            cmds.append(Command(FORMAT_VERSION, 77, self.seq, t, self.seq * 31, [list(a)]))
+        for c in cmds:
+            self.sm.apply(c)
+        self.sm.ks.dirty.clear()
+        self.times[self.index + 1] = t
+        data = encode_batch([encode_command(c) for c in cmds])
+        self._append(Entry(self.term, self.index + 1, EntryType.NORMAL, data))
+
     def checkpoint(self) -> str:
         m = write_checkpoint(self.dir, self.index, self.term, ConfState((1,)), MEMBERS, self.sm)
         self.checkpoints.append(m.dirname)
@@ -133,6 +154,7 @@ def build(dir: Path) -> Builder:
     b.cmd(_b("LPOP", "l"))
     b.cmd(_b("INCR", "counter"), _b("SET", "c", "3"), multi=True)
     b.cmd(_b("INCR", "counter"), _b("SET", "g", "4"))  # a pipeline group
+    b.batch(_b("SET", "x1", "1"), _b("SET", "x2", "2"))  # a batch entry: two requests
     for i in range(6):
         b.cmd(_b("SET", f"k{i}", i))
     b.checkpoint()  # second checkpoint
@@ -232,6 +254,7 @@ def test_print_shows_the_entries_safely(built: Builder,
     assert 'SET "bin\\x00key" "\\x00\\xff\\x1b[31m"' in out
     assert "MULTI [INCR counter; SET c 3]" in out
     assert "PIPELINE [INCR counter; SET g 4]" in out
+    assert re.search(r"batch of 2: client=0x4d seq=\d+ .*SET x1 1 \| client=0x4d .*SET x2 2", out)
     assert "\x1b" not in out and "\x00" not in out
     assert "uncommitted" not in out
 
@@ -381,7 +404,7 @@ def test_snapshot_list_inspect_verify(built: Builder,
     info = json.loads(out)
     assert info["name"] == newest.dirname and info["partitions"] == PARTS
     assert sum(p["keys"] for p in info["per_partition"]) == newest.keys
-    assert info["types"] == {"hash": 1, "list": 1, "set": 1, "string": 11, "zset": 1}
+    assert info["types"] == {"hash": 1, "list": 1, "set": 1, "string": 13, "zset": 1}
     assert sum(p["expiring"] for p in info["per_partition"]) == 1
     assert info["members"] == {"1": {"addr": "127.0.0.1:7001", "promote": False}}
     rc, out, _ = run_main(snapshot_tool.main,
