@@ -11,12 +11,13 @@ Rules:
   copy of an applied request with its cached reply and a request its client has acknowledged
   as finished with a stale error, without executing either (rules in
   `gofish.statemachine.sessions`). Internal entries (``client == 0``) are always executed.
-- WATCH is checked at apply, identically on every node: the machine remembers, for at least
-  the last `WATCH_WINDOW` entries, which entry last modified each key (two generations of
-  `WATCH_WINDOW` entries each: one dict store per modification). An entry with ``watch`` keys is
-  skipped (reply: null array) if one of them was modified after ``watch_from`` — or if
-  ``watch_from`` is older than what the machine remembers (conservatively: the client
-  retries, as after any aborted transaction).
+- WATCH is checked at apply, identically on every node: the machine remembers, for the
+  recent entries, which entry last modified each key, in two generations; a generation ends
+  after `WATCH_WINDOW` entries or `WATCH_WINDOW` keys modified, whichever comes first (a
+  pipeline group or MULTI entry can modify many keys), so memory stays bounded. An entry
+  with ``watch`` keys is skipped (reply: null array) if one of them was modified after
+  ``watch_from`` — or if ``watch_from`` is older than what the machine remembers
+  (conservatively: the client retries, as after any aborted transaction).
 - `read` runs a read-only command against the current state with the caller's clock; it never
   deletes anything (expired keys are only hidden).
 """
@@ -94,7 +95,9 @@ class StateMachine:
 
     def _record_mods(self, dirty: list[bytes], start: int) -> None:
         n = self.entries_applied
-        if n - self._gen_start >= WATCH_WINDOW:  # a new generation; the oldest is forgotten
+        mods = self._mods
+        if n - self._gen_start >= WATCH_WINDOW or len(mods) >= WATCH_WINDOW:
+            # a new generation; the oldest is forgotten
             self.watch_floor = self._gen_start
             self._old_mods, self._mods = self._mods, {}
             self._gen_start = n

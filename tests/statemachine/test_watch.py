@@ -7,7 +7,7 @@ import pytest
 
 from gofish.reply import NullArray
 from gofish.statemachine import machine as machine_mod
-from gofish.statemachine.entry import FORMAT_VERSION, Command
+from gofish.statemachine.entry import FORMAT_VERSION, GROUP_VERSION, Command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
 
@@ -68,3 +68,23 @@ def test_a_watch_older_than_the_window_aborts(monkeypatch: pytest.MonkeyPatch) -
     # ...while a recent watch still works, and old modifications were forgotten.
     assert exec_(sm, 2, [b"k"], sm.entries_applied) == [1, None]
     assert len(sm._mods) + len(sm._old_mods) <= 6
+
+
+def test_entries_that_modify_many_keys_keep_the_window_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pipeline group (or MULTI) changes many keys in one entry: the window also ends a
+    generation after WATCH_WINDOW keys, or 1M pipelined SETs would all be remembered."""
+    monkeypatch.setattr(machine_mod, "WATCH_WINDOW", 3)
+    sm = new_machine()
+    for seq in range(1, 21):
+        keys = [b"g%d:%d" % (seq, j) for j in range(5)]
+        group = Command(GROUP_VERSION, 99, seq, 1_000 + seq, seq,
+                        [[b"set", k, b"v"] for k in keys])
+        sm.apply(group)
+        assert len(sm._mods) + len(sm._old_mods) <= 10  # two generations of one entry each
+    since = sm.entries_applied
+    write(sm, 1, b"set", b"k", b"v0")
+    assert exec_(sm, 2, [b"k"], since) is NullArray  # modified after the watch
+    assert exec_(sm, 3, [b"k"], sm.entries_applied) == [1, b"v0"]
+    assert exec_(sm, 4, [b"k"], 0) is NullArray  # older than what is remembered
