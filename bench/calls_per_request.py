@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from procs import free_port, wait_connectable  # noqa: E402
 
 
 def _serve(out: str, argv: list[str]) -> None:
@@ -50,10 +52,17 @@ def _serve(out: str, argv: list[str]) -> None:
     main(argv)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _wait_serving(port: int, timeout: float = 30.0) -> None:
+    """Until PING answers PONG (not -LOADING: the log is still being opened)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            if s.recv(64).startswith(b"+PONG"):
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start serving")
+        time.sleep(0.1)
 
 
 def _bench(port: int, test: str, pipeline: int, requests: int, clients: int) -> None:
@@ -75,7 +84,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--top", type=int, default=0, help="also list the N most called")
     args = ap.parse_args()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="gofish-calls-") as tmp:
         out = os.path.join(tmp, "prof.out")
         proc = subprocess.Popen(
@@ -84,15 +93,8 @@ def main() -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(0.1)
+            wait_connectable(port, proc, "the server")
+            _wait_serving(port)
             _bench(port, "set", 1, 20_000, args.clients)  # warm up: keys exist for reads
             proc.send_signal(signal.SIGUSR1)
             _bench(port, args.test, args.pipeline, args.requests, args.clients)

@@ -44,7 +44,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from procs import free_port, gofish_server  # noqa: E402
+from procs import free_port, gofish_server, wait_connectable  # noqa: E402
 
 TESTS = ["SET", "GET", "INCR", "LPUSH", "LPOP", "SADD", "HSET", "ZADD", "MSET"]
 READS = {"GET"}  # run in the memory pair only
@@ -183,15 +182,7 @@ def floor_proc() -> Iterator[Server]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if p.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("floor server did not start") from None
-                time.sleep(0.05)
+        wait_connectable(port, p, "the floor server")
         yield Server(p.pid, port)
     finally:
         p.terminate()

@@ -109,6 +109,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_connectable(port: int, proc: subprocess.Popen[bytes], what: str,
+                     timeout: float = 30.0) -> None:
+    """Wait until ``127.0.0.1:port`` accepts a connection; RuntimeError if ``proc`` exits
+    or ``timeout`` passes first (for servers that print nothing when ready)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def redis_server(*args: str) -> Iterator[ServerProc]:
     exe = shutil.which("redis-server")
