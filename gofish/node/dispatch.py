@@ -285,8 +285,7 @@ class Dispatcher:
                 slots.append(res)  # refused before proposing
         if group:
             cmd = self.make_command(s, group, False)
-            fut = self.node.driver.propose(cmd)
-            s.outstanding[cmd.seq] = fut
+            fut = self.track(s, cmd, self.node.driver.propose(cmd))
             if len(group) == 1:
                 slots[at[0]] = fut
             else:
@@ -397,16 +396,10 @@ class Dispatcher:
                 break
             del out[first]
         out[seq] = None
-        now = int(time.time() * 1000)  # next_time_ms(), inlined
-        if now < self._last_time_ms:
-            now = self._last_time_ms
-        self._last_time_ms = now
-        if watch is None:
-            v = GROUP_VERSION if len(argvs) > 1 and not multi else FORMAT_VERSION
-            return Command(v, s.client, seq, now, _getrandbits(64), argvs, multi,
-                           next(iter(out)))
-        return Command(FORMAT_VERSION, s.client, seq, now, _getrandbits(64), argvs, multi,
-                       next(iter(out)), watch[0], watch[1])
+        keys, since = watch if watch is not None else ([], 0)
+        v = GROUP_VERSION if len(argvs) > 1 and not multi else FORMAT_VERSION
+        return Command(v, s.client, seq, self.next_time_ms(), _getrandbits(64), argvs, multi,
+                       next(iter(out)), keys, since)
 
     @staticmethod
     def track(s: Session, cmd: Command, fut: asyncio.Future[Any]) -> asyncio.Future[Any]:
@@ -432,8 +425,7 @@ class Dispatcher:
             group.append(argv)
             return _GROUPED
         cmd = self.make_command(s, [argv], False)
-        fut = self.node.driver.propose(cmd)
-        s.outstanding[cmd.seq] = fut  # track(), inlined: this is every write's path
+        fut = self.track(s, cmd, self.node.driver.propose(cmd))
         if spec.is_blocking:
             out: asyncio.Future[Any] = fut.get_loop().create_future()
             fut.add_done_callback(partial(self._first_attempt, s, argv, out))

@@ -518,10 +518,8 @@ class RaftDriver:
         rn = self._rn
         if mode == "stale":
             return None
-        if self._serving and rn is not None and rn.raft.role == _LEADER:
-            voters = rn.raft.trk.voters  # the sole voter (as `sole_voter`, inlined: per read)
-            if len(voters) == 1 and self.id in voters:
-                return None
+        if self._serving and rn is not None and rn.raft.role == _LEADER and self.sole_voter:
+            return None
         if self._local_reads:
             return None  # a planted bug (DRIVER_TEST_BUGS)
         loop = self._loop or asyncio.get_running_loop()

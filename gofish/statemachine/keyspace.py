@@ -78,11 +78,6 @@ class Keyspace:
         self._rng = seed & _MASK64
         self.applying = applying
 
-    def begin_read(self, now_ms: int) -> None:
-        """Context for a read: wall clock, not applying; the generator just runs on."""
-        self.now_ms = now_ms
-        self.applying = False
-
     def random_below(self, n: int) -> int:
         """A uniform integer in ``[0, n)`` from the context's deterministic generator."""
         if n <= 0:

@@ -123,7 +123,7 @@ class StateMachine:
     def read(self, spec: CommandSpec, argv: list[bytes], now_ms: int) -> Reply:
         """Run a read-only command against the current state at wall-clock ``now_ms``."""
         ks = self.ks
-        ks.now_ms = now_ms  # ks.begin_read(now_ms), inlined: every read
+        ks.now_ms = now_ms  # a read: the caller's clock, nothing is deleted
         ks.applying = False
         try:
             reply: Reply = spec.handler(ks, argv)
