@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--top", type=int, default=0, help="also list the N most called")
+    ap.add_argument("--save", help="also keep the cProfile stats in this file")
     args = ap.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="gofish-calls-") as tmp:
@@ -105,6 +106,8 @@ def main() -> None:
                 proc.kill()
                 proc.wait()
         st = pstats.Stats(out)
+        if args.save:
+            st.dump_stats(args.save)
         n = args.requests
         calls: int = st.total_calls  # type: ignore[attr-defined]
         seconds: float = st.total_tt  # type: ignore[attr-defined]
