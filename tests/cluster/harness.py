@@ -3,8 +3,9 @@
 ``with Cluster(3) as c:`` starts nodes 1..n (``python -m gofish server`` per
 /work/helpers/cluster-contract.md) in a fresh temporary directory:
 
-* client port and peer port of each node are chosen by binding port 0 and releasing it, and
-  stay the same across `Cluster.restart`;
+* client port and peer port of each node are reserved with `procs.free_port` (outside the
+  kernel's ephemeral range, so that no other socket takes one before the node binds it) for
+  the life of the cluster, and stay the same across `Cluster.restart`;
 * node ``i`` gets its own ``--cluster`` string: its own entry is its real peer port, and
   every other node ``j`` is the proxy port of link ``i → j`` (`FaultProxy`), so the test can
   cut any directed link;
@@ -28,7 +29,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,12 +41,13 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import redis
+from procs import free_port, release_port
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .faultproxy import FaultProxy
 
-__all__ = ["Cluster", "ClusterError", "Node", "error_code", "free_port", "raft_ids"]
+__all__ = ["Cluster", "ClusterError", "Node", "error_code", "raft_ids"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -58,13 +59,6 @@ T = TypeVar("T")
 
 class ClusterError(AssertionError):
     """A cluster-level expectation was not met in time (its message carries `Cluster.dump`)."""
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def raft_ids(value: Any) -> list[int]:
@@ -151,6 +145,7 @@ class Cluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="gofish-cluster-"))
         self.secret_file = self.tmp / "cluster.secret"
         self._clients: list[redis.Redis] = []
+        self._ports: list[int] = []
 
     # --- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> Cluster:
@@ -158,7 +153,7 @@ class Cluster:
             write_secret(self.secret_file)
             self.proxy.start()
             ids = list(range(1, self.n + 1))
-            peer_ports = {i: free_port() for i in ids}
+            peer_ports = {i: self.new_port() for i in ids}
             for i in ids:
                 for j in ids:
                     if i != j:
@@ -187,7 +182,8 @@ class Cluster:
         self.close()
 
     def close(self) -> None:
-        """Kill every process, close clients, stop the proxy, remove the data. Idempotent."""
+        """Kill every process, close clients, stop the proxy, release the ports, remove the
+        data. Idempotent."""
         for c in self._clients:
             try:
                 c.close()
@@ -197,7 +193,16 @@ class Cluster:
         for node in self.nodes.values():
             self._kill_proc(node)
         self.proxy.stop()
+        for port in self._ports:
+            release_port(port)
+        self._ports.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def new_port(self) -> int:
+        """A port for a process of this cluster to bind, reserved until `close`."""
+        port = free_port()
+        self._ports.append(port)
+        return port
 
     def new_node(
         self,
@@ -212,7 +217,7 @@ class Cluster:
     ) -> Node:
         """Describe (not start) a node: fresh client port, ``<tmp>/<dir_name or node<i>>``."""
         d = self.tmp / (dir_name or f"node{i}")
-        port = free_port()
+        port = self.new_port()
         args = [
             "--node-id", str(i),
             "--port", str(port),
@@ -320,7 +325,7 @@ class Cluster:
         """
         if i in self.nodes:
             raise ValueError(f"node {i} exists")
-        peer_port = free_port()
+        peer_port = self.new_port()
         entries = [f"{i}={HOST}:{peer_port}"]
         for j, other in sorted(self.nodes.items()):
             if not other.member:

@@ -19,7 +19,7 @@ import hiredis
 import pytest
 import redis
 
-from .harness import HOST, Cluster, error_code, free_port, raft_ids, write_secret
+from .harness import HOST, Cluster, error_code, raft_ids, write_secret
 from .workload import (
     AMBIGUOUS,
     NOT_APPLIED,
@@ -396,7 +396,7 @@ def test_peer_with_wrong_secret_is_refused() -> None:
         # an impostor: node 2's identity, the wrong secret, dialing nodes 1 and 3 directly
         bad = c.tmp / "wrong.secret"
         write_secret(bad)
-        imp_peer = free_port()
+        imp_peer = c.new_port()
         cluster = ",".join(
             f"{i}={HOST}:{imp_peer if i == 2 else c.nodes[i].peer_port}" for i in (1, 2, 3)
         )

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from procs import free_port
 
 from .faultproxy import FaultProxy
 
@@ -152,9 +153,7 @@ def test_isolate_cuts_every_link_of_a_node_and_heal_all_restores(
 
 
 def test_unreachable_target_closes_the_client(proxy: FaultProxy) -> None:
-    with socket.socket() as tmp:  # a port with nobody listening
-        tmp.bind(("127.0.0.1", 0))
-        dead = int(tmp.getsockname()[1])
+    dead = free_port()  # reserved: nobody listens there
     port = proxy.add_link(1, 2, ("127.0.0.1", dead))
     with _connect(port) as s:
         assert _is_dead(s)

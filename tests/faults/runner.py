@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cluster.harness import Cluster, ClusterError
+from cluster.harness import Cluster
 
 from .checker import Report, check_history
 from .clients import ClientStats, Targets, Worker, Workload, key_model
@@ -54,38 +54,19 @@ DEFAULT_NEMESES = ("kill", "kill-leader", "pause", "pause-leader", "partition-le
                    "partition-halves", "bridge", "transfer", "membership")
 LOG_TAIL = 400  # node log lines kept in a saved run
 FINAL_READ_TIMEOUT = 30.0
-START_ATTEMPTS = 3
 REPLAY = ".venv/bin/python -m tests.faults.jepsen --check {path}"
 _env_lock = threading.Lock()
 
 
 class EnvCluster(Cluster):
-    """`Cluster` whose server processes get ``env`` added to their environment, and whose
-    start is retried when a node could not bind its port.
+    """`Cluster` whose server processes get ``env`` added to their environment.
 
     The harness passes ``os.environ`` to every process it spawns, so this sets ``env`` in
-    ``os.environ`` around each spawn (spawns happen in the runner's thread only). The harness
-    picks ports by binding port 0 and releasing it; on a shared machine another process may
-    take one before the node binds it ("address already in use"): the whole start is then
-    redone with fresh ports, up to ``START_ATTEMPTS`` times."""
+    ``os.environ`` around each spawn (spawns happen in the runner's thread only)."""
 
     def __init__(self, n: int, *, env: Mapping[str, str] | None = None, **kw: Any) -> None:
         super().__init__(n, **kw)
         self.env = dict(env or {})
-        self._init_args = (n, kw)
-
-    def __enter__(self) -> EnvCluster:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                super().__enter__()
-                return self
-            except ClusterError as e:  # the failed start already closed everything
-                if "address already in use" not in str(e) or attempt == START_ATTEMPTS:
-                    raise
-                print(f"cluster start attempt {attempt}: a port was taken; retrying", flush=True)
-                n, kw = self._init_args
-                Cluster.__init__(self, n, **kw)
-        raise AssertionError("unreachable")
 
     def spawn(self, key: int) -> None:
         with _env_lock, _environ(self.env):

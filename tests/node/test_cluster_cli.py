@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import queue
-import random
 import re
 import signal
 import socket
@@ -23,13 +22,13 @@ from typing import Any
 
 import pytest
 import redis
-from procs import ROOT, free_port, redis_server
+from procs import ROOT, free_port, free_port_block, redis_server, release_port
 
 from gofish.net.resp import RequestParser, encode
 from gofish.node.cluster_cli import (
+    PEER_PORT_OFFSET,
     AdminClient,
     ServerError,
-    _port_in_use,
     add_cluster_parser,
     format_status,
     parse_info,
@@ -476,19 +475,11 @@ def test_supervisor_kills_a_child_ignoring_sigterm() -> None:
 # --- cluster local with real nodes -----------------------------------------------------------
 
 
-def free_base(n: int) -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 50000)
-        ports = [base + i for i in range(n)] + [base + 10000 + i for i in range(n)]
-        if not any(_port_in_use(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range")
-
-
 @contextmanager
 def local_cluster(n: int) -> Iterator[tuple[Proc, int, Path, list[int]]]:
+    offsets = [*range(n), *range(PEER_PORT_OFFSET, PEER_PORT_OFFSET + n)]
     with tempfile.TemporaryDirectory(prefix="gofish-local-") as d:
-        base = free_base(n)
+        base = free_port_block(offsets)
         proc = Proc([sys.executable, "-c", CLI, "cluster", "local", "--nodes", str(n),
                      "--base-port", str(base), "--dir", d, "--appendfsync", "no"])
         try:
@@ -497,6 +488,8 @@ def local_cluster(n: int) -> Iterator[tuple[Proc, int, Path, list[int]]]:
             yield proc, base, Path(d), pids
         finally:
             proc.kill()
+            for o in offsets:
+                release_port(base + o)
 
 
 def test_local_refuses_busy_ports(capsys: pytest.CaptureFixture[str]) -> None:

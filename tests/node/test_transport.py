@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+from procs import free_port
 
 from gofish.node.peer_auth import (
     acceptor_proof,
@@ -162,13 +163,6 @@ async def log_waiter(text: str) -> AsyncIterator[LogWaiter]:
     finally:
         lg.removeHandler(h)
         lg.setLevel(old)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Raw:
