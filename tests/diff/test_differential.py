@@ -133,3 +133,35 @@ def test_differential_mixed(ports: tuple[int, int]) -> None:
         suppress_health_check=list(HealthCheck),
     )
     case().runTest()
+
+
+def test_set_with_past_time(ports: tuple[int, int]) -> None:
+    """SET with an EXAT/PXAT already past stores an expired key: every read sees it absent and
+    deletes it, DBSIZE counts it until then. Compared inside one MULTI, where no expiry cycle
+    can reclaim it in between (the random tests leave such times out, see SET_AT)."""
+    script = [
+        [b"MULTI"],
+        [b"SET", b"k1", b"v", b"PXAT", b"1000"],
+        [b"SET", b"{t}a", b"v", b"EXAT", b"1", b"GET"],
+        [b"SET", b"k3", b"v", b"EXAT", b"100000", b"GET"],
+        [b"DBSIZE"],
+        [b"GET", b"k1"],
+        [b"EXISTS", b"{t}a"],
+        [b"TTL", b"k3"],
+        [b"DBSIZE"],
+        [b"SET", b"k1", b"w", b"PXAT", b"1000", b"GET"],
+        [b"DBSIZE"],
+        [b"EXEC"],
+    ]
+    g, r = RawClient(ports[0]), RawClient(ports[1])
+    try:
+        for c in (g, r):
+            assert c.call([b"FLUSHALL"]) == b"+OK\r\n"
+            assert c.call([b"SET", b"k2", b"kept"]) == b"+OK\r\n"
+        for argv in script:
+            got, want = g.call(argv), r.call(argv)
+            assert got == want, f"{argv!r}\n gofish: {got!r}\n  redis: {want!r}"
+        assert _parse(want) == [b"OK", None, None, 4, None, 0, -2, 1, None, 2]
+    finally:
+        g.close()
+        r.close()
