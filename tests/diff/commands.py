@@ -371,6 +371,12 @@ GARBAGE = st.tuples(
 FAR = st.sampled_from([b"4102444800", b"4102444801", b"1", b"0", b"-5", b"x"])  # 2100-01-01
 FAR_MS = st.sampled_from([b"4102444800000", b"4102444800500", b"1000", b"0", b"x"])
 TINY_TIMEOUT = st.sampled_from([b"0.01", b"-1", b"x"])
+# Redis 7.0 keeps a set with a non-integer member as a hashtable, and SSCAN with a COUNT below
+# the set's size pages through it in bucket order, which depends on Redis's random hash seed
+# (a fresh redis-server answers SSCAN k 0 COUNT 1 on {a} with cursor 0, 1, 2 or 3); gofish
+# returns the whole set and cursor 0. So COUNT is invalid or above the member pool's size,
+# where Redis too returns the whole set and cursor 0.
+SSCAN_COUNT = st.sampled_from([b"0", b"-1", b"x", b"10", b"100"])
 EXTRA = st.one_of(
     with_opts(cmd(b"EXPIREAT", key, FAR), opts([b"NX"], [b"XX"], [b"GT"], [b"LT"])),
     with_opts(cmd(b"PEXPIREAT", key, FAR_MS), opts([b"NX"], [b"XX"], [b"GT"], [b"LT"])),
@@ -385,7 +391,7 @@ EXTRA = st.one_of(
     ),
     with_opts(
         cmd(b"SSCAN", key, b"0"),
-        opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", small]),
+        opts([b"MATCH", st.sampled_from([b"*", b"a*", b"1"])], [b"COUNT", SSCAN_COUNT]),
     ),
     with_opts(
         cmd(b"ZSCAN", key, b"0"),
