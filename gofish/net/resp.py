@@ -518,7 +518,8 @@ _ARRAY_HDR: Final = [b"*%d\r\n" % i for i in range(_N)]
 _INTS: Final = [b":%d\r\n" % i for i in range(_N * 10)]
 _OK: Final = b"+OK\r\n"
 _STATUS: Final = {OK: _OK, PONG: b"+PONG\r\n", QUEUED: b"+QUEUED\r\n"}
-_NULLS: Final = (b"", b"", b"$-1\r\n", b"_\r\n")
+#: the null reply by protocol version (index 2 or 3)
+NULLS: Final = (b"", b"", b"$-1\r\n", b"_\r\n")
 _NULL_ARRAYS: Final = (b"", b"", b"*-1\r\n", b"_\r\n")
 _AGG3: Final = {Map: b"%", SetReply: b"~", Push: b">"}
 
@@ -551,7 +552,7 @@ def write_reply(out: list[bytes], v: Any, proto: int) -> None:
     elif t is int:
         out.append(_INTS[v] if 0 <= v < 10 * _N else b":%d\r\n" % v)
     elif v is None:
-        out.append(_NULLS[proto])
+        out.append(NULLS[proto])
     elif t is list or t is tuple:
         n = len(v)
         out.append(_ARRAY_HDR[n] if n < _N else b"*%d\r\n" % n)

@@ -43,6 +43,7 @@ from gofish.net.resp import (
     CRLF,
     DEFAULT_PROTO_MAX_BULK_LEN,
     DEFAULT_QUERY_BUFFER_LIMIT,
+    NULLS,
     QueryBufferLimitError,
     RequestParser,
     write_reply,
@@ -105,13 +106,14 @@ class Connection(asyncio.Protocol):
     by HELLO; applies to replies queued after the change), ``session`` (the handler's own
     per-connection state). Read-only: ``id`` (from 1, increasing per server), ``addr`` and
     ``laddr`` (``ip:port``; ``[ip]:port`` for IPv6; ``path:0`` on a unix socket), ``fd``,
-    ``created`` and ``last_interaction`` (``time.time()``), ``tot_cmds``, ``net_writes``.
+    ``created`` and ``last_interaction`` (``time.time()``), ``tot_cmds``, ``net_writes``,
+    ``closing`` (true once the connection will take no more commands: QUIT, error, close).
     """
 
     __slots__ = (
         "id", "addr", "laddr", "fd", "created", "name", "proto", "last_interaction", "session",
         "tot_cmds", "net_writes", "_server", "_handler", "_parser", "_transport", "_out",
-        "_pauses", "_closing", "_closed", "_registered", "_pending", "_last_argv", "_cmd_name",
+        "_pauses", "closing", "_closed", "_registered", "_pending", "_last_argv", "_cmd_name",
     )
 
     def __init__(self, server: ClientServer) -> None:
@@ -124,7 +126,9 @@ class Connection(asyncio.Protocol):
         self._transport: Any = None
         self._out: list[bytes] = []
         self._pauses = 0
-        self._closing = False  # no more commands will run (also true once _closed)
+        #: no more commands will run (QUIT, error, close; also true once closed); the
+        #: handler reads it, only the connection sets it
+        self.closing = False
         self._closed = False  # the transport is closed or closing: nothing more is written
         self._registered = False
         self._pending: asyncio.Future[Any] | None = None
@@ -149,7 +153,7 @@ class Connection(asyncio.Protocol):
         if len(server.connections) >= server.maxclients or server._closing:
             transport.write(b"-" + MAX_CLIENTS + CRLF)  # type: ignore[attr-defined]
             transport.close()
-            self._closed = self._closing = True
+            self._closed = self.closing = True
             return
         self.id = server._new_id()
         self.addr = _format_addr(transport.get_extra_info("peername"))
@@ -166,7 +170,7 @@ class Connection(asyncio.Protocol):
         self._handler.connected(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
+        if self.closing:
             return
         self.last_interaction = time.time()
         try:
@@ -180,12 +184,12 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self._pending is not None and not self._closed:
-            self._closing = True  # deliver the pending replies, then close
+            self.closing = True  # deliver the pending replies, then close
             return True
         return None  # close the transport; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = self._closing = True
+        self._closed = self.closing = True
         self._out.clear()
         pending = self._pending
         if pending is not None:
@@ -210,11 +214,6 @@ class Connection(asyncio.Protocol):
 
     # --- the handler's interface -------------------------------------------------------------
 
-    @property
-    def closing(self) -> bool:
-        """True once the connection will take no more commands (QUIT, error, close)."""
-        return self._closing
-
     def reply(self, value: Any) -> None:
         """Queue one reply, encoded in ``self.proto``; written when the batch is done."""
         t = type(value)
@@ -226,6 +225,8 @@ class Connection(asyncio.Protocol):
             out.append(CRLF)
         elif t is Status and value is OK:
             out.append(_OK_LINE)
+        elif value is None:
+            out.append(NULLS[self.proto])
         else:
             write_reply(out, value, self.proto)
 
@@ -252,15 +253,15 @@ class Connection(asyncio.Protocol):
 
         Inside ``execute`` (or its awaitable) the close happens when the batch is done;
         elsewhere, on the next loop iteration."""
-        if self._closing:
+        if self.closing:
             return
-        self._closing = True
+        self.closing = True
         asyncio.get_running_loop().call_soon(self._finish_if_idle)
 
     def close(self) -> None:
         """Close now, dropping unwritten replies (CLIENT KILL)."""
         if not self._closed:
-            self._closed = self._closing = True
+            self._closed = self.closing = True
             self._out.clear()
             self._transport.abort()
 
@@ -328,7 +329,7 @@ class Connection(asyncio.Protocol):
             except ProtocolError as e:
                 log.info("client %d (%s): protocol error: %s", self.id, self.addr, e.detail)
                 self._out.append(b"-" + e.message + CRLF)
-                self._closing = True
+                self.closing = True
                 self._finish()
                 return
             if not cmds:
@@ -339,7 +340,7 @@ class Connection(asyncio.Protocol):
                 result = self._handler.execute(self, cmds)
             except Exception:
                 log.exception("client %d (%s): handler failed", self.id, self.addr)
-                self._closing = True
+                self.closing = True
                 self._finish()
                 return
             if result is not None:
@@ -352,7 +353,7 @@ class Connection(asyncio.Protocol):
                 if not self._closed:
                     self._transport.write(data)
                     self.net_writes += 1
-            if self._closing:
+            if self.closing:
                 self._finish()
                 return
             if len(cmds) >= BATCH_LIMIT:
@@ -390,11 +391,11 @@ class Connection(asyncio.Protocol):
             log.error(
                 "client %d (%s): handler failed", self.id, self.addr, exc_info=fut.exception()
             )
-            self._closing = True
+            self.closing = True
         if self._closed:
             return
         self.flush()
-        if self._closing:
+        if self.closing:
             self._finish()
             return
         self._unpause(_P_HANDLER, soon=False)
@@ -406,7 +407,7 @@ class Connection(asyncio.Protocol):
     def _finish(self) -> None:
         self.flush()
         if not self._closed:
-            self._closed = self._closing = True
+            self._closed = self.closing = True
             self._transport.close()
 
     def _pause(self, bit: int) -> None:
@@ -429,7 +430,7 @@ class Connection(asyncio.Protocol):
             self._process()
 
     def _continue(self) -> None:
-        if not self._pauses and not self._closing:
+        if not self._pauses and not self.closing:
             self._process()
 
 
