@@ -10,7 +10,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# setup.py compiles these with mypyc (ADR 0013): editing one rebuilds it
+NATIVE_SOURCES := setup.py gofish/net/resp.py gofish/net/server.py
+
+$(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3-venv missing: installing it"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
@@ -33,6 +36,7 @@ serve: install
 test: install redis-server
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	GOFISH_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/net
 
 lint: install
 	$(BIN)/ruff check gofish tests bench tools
@@ -57,4 +61,5 @@ jepsen: install
 	$(BIN)/python -m tests.faults.jepsen --seeds $(SEEDS) --duration $(DURATION) --nodes $(NODES)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache *__mypyc*.so
+	find gofish -name '*.so' -delete

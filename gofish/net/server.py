@@ -36,7 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gofish.errors import MAX_CLIENTS, ProtocolError
 from gofish.net.resp import (
@@ -539,7 +539,8 @@ async def start_server(
         lambda: Connection(server), host, port, backlog=backlog, reuse_address=True
     )
     server._servers.append(tcp)
-    server.port = tcp.sockets[0].getsockname()[1]
+    # typeshed says a tuple, uvloop gives a list: compiled code checks the declared type
+    server.port = cast(Any, tcp).sockets[0].getsockname()[1]
     if unixsocket is not None:
         if os.path.exists(unixsocket):
             os.unlink(unixsocket)

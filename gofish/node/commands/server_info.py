@@ -35,6 +35,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from gofish.net import compiled_modules
 from gofish.reply import Reply, Verbatim
 from gofish.statemachine.registry import CommandSpec, command
 
@@ -185,6 +186,7 @@ def _server(d: Dispatcher) -> Lines:
         ("monotonic_clock", "POSIX clock_gettime"),
         ("multiplexing_api", "epoll" if sys.platform.startswith("linux") else "kqueue"),
         ("python_version", platform.python_version()),
+        ("gofish_compiled", ",".join(compiled_modules()) or "none"),
         ("process_id", os.getpid()),
         ("process_supervised", "no"),
         ("run_id", server_stats(d).run_id),
