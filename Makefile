@@ -10,8 +10,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(VENV)/.installed
 
-# setup.py compiles these with mypyc (ADR 0013): editing one rebuilds it
-NATIVE_SOURCES := setup.py gofish/net/resp.py gofish/net/server.py
+# setup.py compiles these with mypyc (gofish/_native.py NATIVE, ADR 0014): editing one rebuilds
+NATIVE_SOURCES := setup.py gofish/_native.py gofish/net/resp.py gofish/net/server.py \
+  gofish/node/dispatch.py gofish/statemachine/keyspace.py gofish/statemachine/machine.py \
+  gofish/statemachine/sessions.py gofish/statemachine/types/strings.py
 
 $(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -36,7 +38,8 @@ serve: install
 test: install redis-server
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
-	GOFISH_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/net
+	GOFISH_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_native.py tests/net \
+	  tests/statemachine tests/types
 
 lint: install
 	$(BIN)/ruff check gofish tests bench tools

@@ -7,6 +7,7 @@ in ``test_server_client.py``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pty
 import re
@@ -31,6 +32,7 @@ from server_helpers import (
     wait_for,
 )
 
+from gofish import _native
 from gofish.node.app import Node
 from gofish.node.commands import server_config
 from gofish.node.config import Config
@@ -237,6 +239,10 @@ def test_info_fields(r: redis.Redis) -> None:
     assert server["redis_mode"] == "standalone" and server["redis_version"] == "7.0.15"
     assert server["tcp_port"] == port_of(r) and server["arch_bits"] == 64
     assert "gofish_version" in server and server["process_id"] > 0
+    for name in _native.NATIVE:  # the server runs the same tree in the same environment
+        importlib.import_module(name)
+    compiled = ",".join(_native.compiled_modules()) or "none"
+    assert f"\r\ngofish_compiled:{compiled}\r\n".encode() in raw(r, "INFO", "server")
     mem = r.info("memory")
     assert mem["used_memory"] > 0 and mem["used_memory_rss"] >= mem["used_memory"]
     assert mem["maxmemory"] == 0 and mem["mem_allocator"] == "pymalloc"

@@ -16,8 +16,9 @@ Rules:
 - Memory comes from ``/proc/self/statm``: ``used_memory`` is resident anonymous memory
   (resident minus file-backed pages), ``used_memory_rss`` the whole resident set.
 - Per-node counters INFO needs beyond the dispatcher's live in a `ServerStats` attached to the
-  dispatcher (run id, ops/sec samples taken every 100 ms once INFO has been called, peak
-  memory, the base CONFIG RESETSTAT subtracts).
+  node (run id, ops/sec samples taken every 100 ms once INFO has been called, peak memory, the
+  base CONFIG RESETSTAT subtracts); weakly keyed by the `Node`, not the `Dispatcher`: the
+  dispatcher's class is compiled with mypyc (ADR 0014) and cannot be weakly referenced.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from gofish.net import compiled_modules
+from gofish._native import compiled_modules
 from gofish.reply import Reply, Verbatim
 from gofish.statemachine.registry import CommandSpec, command
 
 if TYPE_CHECKING:
+    from gofish.node.app import Node
     from gofish.node.config import Config
     from gofish.node.dispatch import Dispatcher, Session
 
@@ -57,7 +59,7 @@ def gofish_version() -> str:
 
 
 class ServerStats:
-    """INFO's per-dispatcher bookkeeping."""
+    """INFO's per-node bookkeeping."""
 
     def __init__(self, d: Dispatcher) -> None:
         self.run_id = os.urandom(20).hex()
@@ -67,7 +69,7 @@ class ServerStats:
         self.connections_base = 0
         self.max_id = 0
         self.sampling = False
-        self._d = weakref.ref(d)
+        self._node = weakref.ref(d.node)
 
     def start_sampling(self) -> None:
         """Sample the command counter every 100 ms from now on (for instantaneous ops/sec)."""
@@ -81,11 +83,11 @@ class ServerStats:
         self._tick(loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        d = self._d()
-        if d is None or loop.is_closed():
+        node = self._node()
+        if node is None or loop.is_closed():
             self.sampling = False
             return
-        self.samples.append((time.monotonic(), d.stats_commands))
+        self.samples.append((time.monotonic(), node.dispatcher.stats_commands))
         loop.call_later(SAMPLE_INTERVAL, self._tick, loop)
 
     def ops_per_sec(self) -> int:
@@ -97,13 +99,13 @@ class ServerStats:
         return round((c1 - c0) / (t1 - t0))
 
 
-_STATS: weakref.WeakKeyDictionary[Dispatcher, ServerStats] = weakref.WeakKeyDictionary()
+_STATS: weakref.WeakKeyDictionary[Node, ServerStats] = weakref.WeakKeyDictionary()
 
 
 def server_stats(d: Dispatcher) -> ServerStats:
-    st = _STATS.get(d)
+    st = _STATS.get(d.node)
     if st is None:
-        st = _STATS[d] = ServerStats(d)
+        st = _STATS[d.node] = ServerStats(d)
     return st
 
 
