@@ -109,7 +109,7 @@ class _Bench:
         for batch in batches:
             self.done = asyncio.Event()
             self.left = len(conns)
-            for conn, data in zip(conns, batch):
+            for conn, data in zip(conns, batch, strict=True):
                 conn.data_received(data)
             if self.left:
                 await self.done.wait()
