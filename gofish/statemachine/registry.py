@@ -14,6 +14,9 @@ Rules:
 - A data handler has the signature ``handler(ks, argv) -> Reply``: ``ks`` is the
   `gofish.statemachine.keyspace.Keyspace`, ``argv`` the full argument vector, name
   included, as bytes. It raises `gofish.errors.CommandError` *before* changing anything.
+  It uses the keyspace through its methods and attributes only: `Keyspace` may be compiled
+  (ADR 0014), so a plugin may not add attributes to it or its partitions, weakly reference
+  them or replace their methods.
 - A write command may give ``check(argv)``: it raises `CommandError` for syntax errors so the
   dispatcher can refuse the command before it is proposed. It must not look at state.
 - Handlers of commands flagged ``node`` are not data handlers: they run in the node
