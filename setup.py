@@ -28,7 +28,11 @@ def _ext_modules() -> list:
     except ImportError:
         print("gofish: mypyc not available, installing interpreted")
         return []
-    exts = mypycify(NATIVE, opt_level="3")
+    try:
+        exts = mypycify(NATIVE, opt_level="3")
+    except (Exception, SystemExit) as exc:  # mypyc type-checks first and exits on an error
+        print(f"gofish: mypyc could not compile ({exc!r}), installing interpreted")
+        return []
     for ext in exts:
         ext.optional = True  # a failed compile leaves the interpreted module in place
     return exts
