@@ -204,15 +204,10 @@ class Dispatcher:
         s: Session = conn.session  # type: ignore[assignment]  # set in `connected`
         s.barrier = _NO_POINT
         reply = conn.reply
-        plain = self._plain
         last = len(commands) - 1
         for i, argv in enumerate(commands):
-            if i < last and s.multi is None:
-                grouped = plain.get(argv[0])  # `_plain_write`, its fast case inlined
-                if grouped is None:
-                    grouped = self._plain_write(argv)
-                if grouped:  # a pipeline group
-                    return self._finish(s, None, commands, i)
+            if i < last and s.multi is None and self._plain_write(argv):  # a pipeline group
+                return self._finish(s, None, commands, i)
             res = self.dispatch(s, argv)
             if type(res) is asyncio.Future:
                 if i + 1 == len(commands):
