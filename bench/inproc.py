@@ -12,6 +12,13 @@ the fake transport are gone, so it is gofish's cost only, comparable across comm
 
     .venv/bin/python bench/inproc.py [--test set|get|incr|lpush|sadd|hset] [--pipeline 1]
         [--clients 50] [--requests 100000] [--repeat 5] [--appendfsync no]
+        [--nodes 3 [--via leader|follower]]
+
+``--nodes 3`` runs a whole cluster in this process: three nodes on the one loop, talking
+over their real (authenticated, loopback TCP) peer transports, the clients on the leader or
+a follower. The figures then are the CPU of all three nodes per request (what the cluster
+costs, without the scheduling noise of three processes on two cores) and the number of
+Raft entries per request (how well requests were batched).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from gofish.net.server import Connection  # noqa: E402
 from gofish.node.app import Node  # noqa: E402
@@ -115,15 +123,48 @@ class _Bench:
                 await self.done.wait()
 
 
+def _configs(args: argparse.Namespace, data_dir: str) -> list[Config]:
+    if args.nodes == 1:
+        return [Config(dir=data_dir, port=0, appendfsync=args.appendfsync)]
+    from procs import free_port  # tests/procs.py: ports reserved for this process
+
+    os.makedirs(data_dir)
+    secret = os.path.join(data_dir, "cluster.secret")
+    with open(secret, "w") as f:
+        f.write(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    peer_ports = [free_port() for _ in range(args.nodes)]
+    spec = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(peer_ports))
+    return [
+        Config(dir=os.path.join(data_dir, f"node{i + 1}"), port=0, appendfsync=args.appendfsync,
+               node_id=i + 1, peer_port=p, cluster=spec, cluster_secret_file=secret)
+        for i, p in enumerate(peer_ports)
+    ]
+
+
+async def _ready(nodes: list[Node], via: str) -> Node:
+    """Wait (at most 30 s) for a leader and every node serving; the node the clients talk
+    to."""
+    with anyio.fail_after(30):
+        while True:
+            leaders = [n for n in nodes if n.driver.is_leader]
+            if len(leaders) == 1 and not any(n.dispatcher.loading for n in nodes):
+                break
+            await anyio.sleep(0.01)
+        for n in nodes:
+            await n.driver.wait_serving()
+    if via == "leader":
+        return leaders[0]
+    return next(n for n in nodes if n is not leaders[0])
+
+
 async def _run(args: argparse.Namespace, data_dir: str) -> list[float]:
-    cfg = Config(dir=data_dir, port=0, appendfsync=args.appendfsync)
-    node = Node(cfg)
+    nodes = [Node(cfg) for cfg in _configs(args, data_dir)]
     results: list[float] = []
     async with anyio.create_task_group() as tg:
-        await tg.start(node.run)
-        await node.driver.wait_serving()
-        while node.dispatcher.loading:
-            await anyio.sleep(0.01)
+        for node in nodes:
+            await tg.start(node.run)
+        node = await _ready(nodes, args.via)
         bench = _Bench()
         server: Any = node.server
         conns = []
@@ -148,12 +189,18 @@ async def _run(args: argparse.Namespace, data_dir: str) -> list[float]:
         # warm up, and keys exist for reads
         await bench.rounds(conns, [[_command("set", r * args.clients + c) for c in range(len(conns))]
                                    for r in range(args.warmup // args.clients)])
+        entries: list[float] = []
         for rep in range(args.repeat):
             batches = make(rep * n_rounds * per_round)
+            e0 = node.driver.commit_index
             t0 = time.process_time()
             await bench.rounds(conns, batches)
             results.append((time.process_time() - t0) / (n_rounds * per_round) * 1e6)
+            entries.append((node.driver.commit_index - e0) / (n_rounds * per_round))
         tg.cancel_scope.cancel()
+    if args.nodes > 1 and args.test != "get":
+        print(f"Raft entries per request: median {statistics.median(entries):.3f} "
+              f"(runs: {', '.join(f'{e:.3f}' for e in entries)})")
     return results
 
 
@@ -166,10 +213,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=100_000, help="SETs before measuring")
     ap.add_argument("--appendfsync", default="no", choices=("no", "everysec", "always"))
+    ap.add_argument("--nodes", type=int, default=1, choices=(1, 3, 5),
+                    help="3 or 5: a whole cluster in this process")
+    ap.add_argument("--via", default="leader", choices=("leader", "follower"),
+                    help="the node the clients talk to (with --nodes)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gofish-inproc-") as tmp:
         res = anyio.run(_run, args, os.path.join(tmp, "data"), backend_options={"use_uvloop": True})
-    print(f"{args.test.upper()} -P {args.pipeline} (appendfsync {args.appendfsync}): "
+    where = f", {args.nodes} nodes via the {args.via}" if args.nodes > 1 else ""
+    print(f"{args.test.upper()} -P {args.pipeline} (appendfsync {args.appendfsync}{where}): "
           f"median {statistics.median(res):.2f} µs CPU/request "
           f"(runs: {', '.join(f'{r:.2f}' for r in res)})")
 

@@ -104,7 +104,7 @@ def handle_append_resp(r: Raft, m: Message, pr: Progress) -> None:
     elif pr.state == _PR_REPLICATE:
         pr.inflights.free_le(m.index)
     if maybe_commit(r):
-        bcast_append(r)
+        r.commit_pending = r.append_pending = True  # told by `flush_appends`, batched
     elif old_paused:
         send_append(r, m.from_)
     while maybe_send_append(r, m.from_, send_if_empty=False):
@@ -154,7 +154,7 @@ def on_persisted(r: Raft) -> None:
         return
     me = r.trk.progress.get(r.id)
     if me is not None and me.maybe_update(r.log.stable_last_index()) and (maybe_commit(r)):
-        bcast_append(r)
+        r.commit_pending = r.append_pending = True  # told by `flush_appends`, batched
 
 
 def append_entries(r: Raft, ents: list[Entry]) -> int:
@@ -173,15 +173,23 @@ def bcast_append(r: Raft) -> None:
 def flush_appends(r: Raft) -> None:
     """Send the entries appended since the last flush (``r.append_pending``) to every
     follower whose flow control has room: as many APPENDs as ``max_size_per_msg`` and the
-    inflight window need, never an empty one."""
-    r.append_pending = False
+    inflight window need. An APPEND carries the commit index: if the commit index moved
+    since the last flush (``r.commit_pending``), a follower that gets no entries now gets
+    an empty APPEND to learn it. So the commits and proposals of one loop turn cost each
+    follower one APPEND (and one response), not one for the commit and one for the
+    entries."""
+    commit = r.commit_pending
+    r.append_pending = r.commit_pending = False
     if r.role != _LEADER:
         return
     me = r.id
     for n in r.trk.sorted_ids():
         if n != me:
+            sent = False
             while maybe_send_append(r, n, send_if_empty=False):
-                pass
+                sent = True
+            if commit and not sent:
+                send_append(r, n)
 
 
 def bcast_heartbeat(r: Raft) -> None:

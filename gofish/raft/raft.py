@@ -117,6 +117,9 @@ class Raft:
         #: Leader: entries were appended that followers have not been sent yet; the next
         #: `RawNode.ready` sends them (`leader.flush_appends`), batched.
         self.append_pending = False
+        #: Leader: the commit index moved since the last `flush_appends`, which tells
+        #: the followers (in the APPEND it sends each anyway, or an empty one).
+        self.commit_pending = False
         self.read_states: list[ReadState] = []
         self.read_only = ReadOnly()
         self.pending_reads: list[tuple[bytes, int]] = []  # (ctx, origin) before term commit
@@ -211,7 +214,7 @@ class Raft:
         self._reset_randomized_election_timeout()
         self.lead_transferee = 0
         self.timeout_now_sent = False
-        self.append_pending = False
+        self.append_pending = self.commit_pending = False
         self.trk.reset_votes()
         nxt = self.log.last_index() + 1
         for n, old in list(self.trk.progress.items()):

@@ -199,6 +199,35 @@ def test_proposals_between_readys_are_batched_into_one_append() -> None:
     assert all([d for _, d in h.nodes[i].sm] == [b"p%d" % j for j in range(5)] for i in (1, 2, 3))
 
 
+def test_a_commit_and_the_next_proposals_share_one_append_per_follower() -> None:
+    h = leader_of_three()
+    raw = h.nodes[1].node()
+    raw.propose(b"p0")
+    h.process_ready([1])
+    h.deliver({})  # the APPENDs of p0 reach 2 and 3
+    h.process_ready([2, 3])  # both persist p0 and answer
+    index = raw.raft.log.last_index()
+    assert raw.raft.log.committed < index
+    h.deliver({})  # the answers commit p0 ...
+    raw.propose(b"p1")  # ... and a proposal arrives in the same turn
+    h.process_ready([1])
+    appends = [m for m in h.net if m.type == MT.APPEND]
+    # one APPEND per follower carries both p1 and the new commit index (not an empty
+    # commit-only APPEND and a second one with p1)
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all([e.data for e in m.entries] == [b"p1"] and m.commit == index for m in appends)
+    # with nothing new to send, the commit still goes out, in an empty APPEND
+    h.deliver({})
+    h.process_ready([2, 3])
+    h.deliver({})
+    h.process_ready([1])
+    appends = [m for m in h.net if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all(not m.entries and m.commit == index + 1 for m in appends)
+    h.stabilize()
+    assert all([d for _, d in h.nodes[i].sm] == [b"p0", b"p1"] for i in (1, 2, 3))
+
+
 def test_pending_appends_are_dropped_when_leadership_is_lost() -> None:
     h = leader_of_three()
     raw = h.nodes[1].node()
