@@ -3,10 +3,13 @@
 Each scenario starts its servers on loopback in a temporary directory, puts a steady
 ``redis-benchmark`` load on one gofish process, and records that process with py-spy twice
 in a row under the same load: once as an SVG flame graph and once as raw collapsed stacks
-(py-spy writes one format per recording). From the raw stacks it prints, per scenario, the
-top functions by own samples (the function is the innermost Python frame) and by cumulative
-samples (the function is anywhere on the stack), in % of all samples; line numbers are
-dropped so a function's lines add up. Every process it starts is killed at the end.
+(py-spy writes one format per recording). py-spy runs with ``--native``: the modules
+compiled by mypyc (ADR 0013) show as ``Class.method [C]`` instead of vanishing into their
+callers, and C frames (syscalls, the uvloop loop) appear too. From the raw stacks it prints,
+per scenario, the top functions by own samples (the function is the innermost frame) and by
+cumulative samples (Python and compiled functions anywhere on the stack), in % of the
+samples of work (threads blocked on a queue are counted apart); line numbers are dropped so
+a function's lines add up. Every process it starts is killed at the end.
 
 Scenarios (``--scenarios``, all by default):
 
@@ -14,10 +17,13 @@ Scenarios (``--scenarios``, all by default):
   with ``--gil`` (only samples of the thread holding the GIL);
 - ``get``: single node ``--appendfsync no``, 100,000 keys loaded, ``GET -P 1 -c 50``;
 - ``cluster-set``: the leader of a 3-node cluster (``--appendfsync always``, started as
-  bench/cluster_bench.py does), ``SET -P 1 -c 50`` through the leader.
+  bench/cluster_bench.py does), ``SET -P 1 -c 50`` through the leader;
+- ``cluster-follower``: a follower of such a cluster while the same load goes through the
+  leader (what replicating costs a follower).
 
-    .venv/bin/python docs/flamegraphs/profile.py [--duration 10] [--rate 500] [--top 10]
-        [--scenarios set-always,get,cluster-set] [--out-dir docs/flamegraphs] [--from-raw]
+    .venv/bin/python docs/flamegraphs/profile.py [--duration 30] [--rate 50] [--top 10]
+        [--scenarios set-always,get,cluster-set,cluster-follower] [--out-dir docs/flamegraphs]
+        [--from-raw] [--no-native]
 
 ``--from-raw`` records nothing: it prints the tables of the ``*.raw`` files already there.
 """
@@ -44,12 +50,19 @@ PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 WARMUP = 2.0  # seconds of load before the first recording: a duration, not a sync
 LOAD_REQUESTS = 5_000_000  # bounds the background load; it is killed after the recordings
 _LINENO = re.compile(r":\d+\)$")
-# Innermost frames that are a thread blocked on a queue: py-spy's idle detection does not
-# always see these waits, so they show up as samples although they use no CPU.
+# Frames of a thread blocked on a queue (or, seen with --native, of the event loop blocked in
+# epoll): py-spy's idle detection does not always see these waits, so they show up as
+# samples although they use no CPU. Without --native they are the innermost frame; with
+# it, C frames of the lock wait follow them.
 WAITS = (
     re.compile(r"^SyncThread\._run \(gofish/node/sync_thread\.py:44\)$"),  # queue.get()
     re.compile(r"^Condition\.wait \(threading\.py:\d+\)$"),  # anyio worker threads
+    re.compile(r"^_worker \(concurrent/futures/thread\.py:\d+\)$"),  # executor threads
+    re.compile(r"^epoll_p?wait \("),  # --native: the event loop waiting for events
 )
+# --native: a function compiled by mypyc appears as ``CPyDef_<module>___<Class>___<name>``
+# (``CPyPy_...`` is its Python-callable wrapper, dropped); shown as ``Class.name [C]``.
+_MYPYC = re.compile(r"^CPy(Def|Py)_(\w+?) \(__native_\w+\.c(:\d+)?\)$")
 
 
 @dataclass
@@ -57,13 +70,14 @@ class Costs:
     samples: int
     own: Counter[str]
     cumulative: Counter[str]
-    waits: int  # samples whose innermost frame is a queue wait (see WAITS)
+    waits: int  # samples of a thread waiting on a queue (see WAITS), not in the counters
 
 
 def read_raw(path: Path) -> Costs:
     """Aggregate py-spy raw output (``frame;frame;... count`` lines, outermost frame first)
     by function: own = samples whose innermost frame is it, cumulative = samples that have it
-    anywhere on the stack (counted once per sample)."""
+    anywhere on the stack (counted once per sample). Samples of waiting threads (`WAITS`)
+    are only counted."""
     own: Counter[str] = Counter()
     cum: Counter[str] = Counter()
     total = waits = 0
@@ -73,9 +87,10 @@ def read_raw(path: Path) -> Costs:
             continue
         n = int(count)
         raw = stack.split(";")
-        if any(w.match(raw[-1]) for w in WAITS):
+        if any(w.match(f) for f in raw for w in WAITS):
             waits += n
-        frames = [_LINENO.sub(")", f) for f in raw]
+            continue
+        frames = [f for f in map(_frame_name, raw) if f]
         total += n
         own[frames[-1]] += n
         for f in set(frames):
@@ -83,12 +98,24 @@ def read_raw(path: Path) -> Costs:
     return Costs(total, own, cum, waits)
 
 
+def _frame_name(frame: str) -> str:
+    """A raw frame as the tables name it: line number dropped; a mypyc-compiled function
+    as ``Class.name [C]`` (its ``CPyPy_`` wrapper: empty, dropped)."""
+    m = _MYPYC.match(frame)
+    if m is None:
+        return _LINENO.sub(")", frame)
+    if m.group(1) == "Py":
+        return ""
+    parts = [p for p in m.group(2).split("___") if p]
+    return ".".join(parts[1:] or parts) + " [C]"
+
+
 def top_table(costs: Costs, top: int) -> list[str]:
     """Markdown: the ``top`` functions by own %, with their cumulative %, and then the
     ``top`` by cumulative % (skipping interpreter and event-loop entry frames)."""
     lines = [
-        f"{costs.samples} samples, {100 * costs.waits / costs.samples:.1f}% of them threads "
-        "blocked on a queue (no CPU).",
+        f"{costs.samples} samples of work; {costs.waits} more of threads blocked on a queue "
+        "or in epoll (no CPU) are left out.",
         "",
         "| # | function (own) | own % | cum % |",
         "|---|---|---|---|",
@@ -102,7 +129,8 @@ def top_table(costs: Costs, top: int) -> list[str]:
         r"^(_run_module_as_main|_run_code|<module>|main|run|Runner\.run|AsyncIOBackend\.run"
         r"|Thread\._bootstrap(_inner)?|Thread\.run) "
     )
-    cum = [(f, n) for f, n in costs.cumulative.most_common() if not entry.match(f)][:top]
+    cum = [(f, n) for f, n in costs.cumulative.most_common()
+           if not entry.match(f) and (f.endswith(".py)") or f.endswith(" [C]"))][:top]
     lines += ["", "| # | function (cumulative) | cum % | own % |", "|---|---|---|---|"]
     for i, (f, n) in enumerate(cum, 1):
         lines.append(
@@ -144,6 +172,7 @@ def load(port: int, test: str) -> Iterator[None]:
 def record(pid: int, out: Path, fmt: str, args: argparse.Namespace, gil: bool) -> None:
     cmd = [str(PY_SPY), "record", "-f", fmt, "--rate", str(args.rate), "-d", str(args.duration)]
     cmd += ["-p", str(pid), "-o", str(out)] + (["--gil"] if gil else [])
+    cmd += ["--native"] if args.native else []
     print("$ " + " ".join(cmd).replace(str(ROOT) + "/", ""), file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True, timeout=args.duration + 60, capture_output=True)
 
@@ -171,11 +200,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--rate", type=int, default=500)
+    ap.add_argument("--duration", type=int, default=30)
+    # --native unwinds C stacks while the process is paused: at 500 samples/s a server
+    # served 2% of its unprofiled rate, at 50/s about 60-80% (measured)
+    ap.add_argument("--rate", type=int, default=50)
     ap.add_argument("--top", type=int, default=10)
-    ap.add_argument("--scenarios", default="set-always,get,cluster-set")
+    ap.add_argument("--scenarios", default="set-always,get,cluster-set,cluster-follower")
     ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent))
+    ap.add_argument(
+        "--no-native", dest="native", action="store_false",
+        help="Python frames only (py-spy without --native): compiled modules (ADR 0013) "
+        "then count as their callers",
+    )
     ap.add_argument(
         "--from-raw", action="store_true", help="only print the tables of the .raw files there"
     )
@@ -198,11 +234,13 @@ def main() -> int:
                     check=True, capture_output=True, timeout=600,
                 )  # fmt: skip
                 report += profile(scenario, srv.pid, srv.port, "get", args, gil_too=False)
-            elif scenario == "cluster-set":
+            elif scenario in ("cluster-set", "cluster-follower"):
                 base = stack.enter_context(cluster_bench.workdir(False))
                 cluster = stack.enter_context(cluster_bench.Cluster(3, "always", base))
                 leader, _ = cluster.wait_leader()
-                report += profile(scenario, leader.pid, leader.port, "set", args, gil_too=False)
+                target = leader if scenario == "cluster-set" else next(
+                    n for n in cluster.nodes if n is not leader)
+                report += profile(scenario, target.pid, leader.port, "set", args, gil_too=False)
             else:
                 ap.error(f"unknown scenario {scenario}")
     print("\n".join(report))
