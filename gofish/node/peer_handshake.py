@@ -1,4 +1,4 @@
-"""The peer handshake on asyncio streams: the message sequence of `gofish.node.peer_auth`.
+"""The peer handshake over a byte stream: the message sequence of `gofish.node.peer_auth`.
 
 The dialer calls `dial_handshake`, the acceptor `accept_handshake`; both read frames with the
 handshake's small frame limit (`HANDSHAKE_MAX_FRAME`), so an unauthenticated peer cannot make
@@ -7,7 +7,7 @@ this node buffer more than about 1 KiB.
 
 from __future__ import annotations
 
-import asyncio
+from typing import Protocol
 
 from gofish.node.peer_auth import (
     AuthError,
@@ -30,13 +30,26 @@ from gofish.node.peer_wire import (
     encode_frame,
 )
 
-__all__ = ["accept_handshake", "dial_handshake", "read_frame"]
+__all__ = ["ByteReader", "ByteWriter", "accept_handshake", "dial_handshake", "read_frame"]
 
 READ_SIZE = 64 * 1024
 
 
+class ByteReader(Protocol):
+    """What the handshake reads from: an `asyncio.StreamReader` or the transport's inbound
+    protocol (`gofish.node.transport`)."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    """What the handshake writes to: an `asyncio.StreamWriter` or the inbound protocol."""
+
+    def write(self, data: bytes) -> None: ...
+
+
 async def dial_handshake(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, secret: bytes, me: int, pid: int
+    reader: ByteReader, writer: ByteWriter, secret: bytes, me: int, pid: int
 ) -> None:
     """Authenticate to node ``pid`` as node ``me`` on a connection this node opened.
 
@@ -72,8 +85,8 @@ async def dial_handshake(
 
 
 async def accept_handshake(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    reader: ByteReader,
+    writer: ByteWriter,
     decoder: FrameDecoder,
     secret: bytes,
     me: int,
@@ -115,7 +128,7 @@ async def accept_handshake(
 
 
 async def read_frame(
-    reader: asyncio.StreamReader, decoder: FrameDecoder
+    reader: ByteReader, decoder: FrameDecoder
 ) -> tuple[FrameType, bytes]:
     """The next frame; raises `PeerProtocolError` on EOF, `FrameError` on a bad frame."""
     while (f := decoder.next()) is None:

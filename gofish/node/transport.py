@@ -15,8 +15,11 @@ Rules:
    counted. The queue survives reconnects: messages queued while a peer is down go out when
    it is back. Messages handed to a connection that then breaks are lost (counted as
    ``dropped``); Raft retransmits.
-3. **Batching.** A peer's writer takes everything queued, up to ``batch_bytes`` of encoded
-   messages per BATCH frame and a few frames per write, then waits for the socket to drain.
+3. **Batching.** The messages sent to a peer in one loop turn are written together, in a
+   loop callback after the turn's `send` calls: up to ``batch_bytes`` of encoded messages
+   per BATCH frame and a few frames per write. While the connection is idle that callback
+   writes itself; otherwise (a write still draining, a large message being chunked, a
+   reconnect) the peer's writer task does, and waits for the socket to drain.
 4. **Order.** Messages to one peer arrive in the order they were sent, except that a message
    whose encoding exceeds ``chunk_size`` (in practice SNAPSHOT) is sent as CHUNK frames
    interleaved with later batches, and is delivered when its last chunk arrives: messages
@@ -25,8 +28,9 @@ Rules:
    ``from_`` = the authenticated peer and ``to`` = this node. Anything else (bad frame,
    oversized frame, bad body, spoofed sender, bad chunk sequence) closes that connection
    and is counted (``protocol_errors``) and logged; other connections are unaffected.
-   ``on_message`` is called once per message, in the event loop; an exception it raises is
-   logged and the connection carries on.
+   ``on_message`` is called once per message, in the event loop, as the bytes arrive (no
+   task per connection reads them); an exception it raises is logged and the connection
+   carries on.
 6. **Reconnecting.** A peer's dialer retries with exponential backoff and jitter between
    ``backoff_min`` and ``backoff_max`` seconds, and resets the backoff once authenticated.
    TCP keepalive and ``TCP_USER_TIMEOUT`` (``peer_timeout``) notice a peer that vanished
@@ -48,7 +52,7 @@ import logging
 import socket
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from gofish.node.peer_auth import AuthError, load_cluster_secret
 from gofish.node.peer_handshake import accept_handshake, dial_handshake
@@ -71,15 +75,14 @@ __all__ = ["Backoff", "PeerStats", "PeerTransport", "load_cluster_secret"]
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
 _MAX_ID = 2**63 - 1
 
 
 class _Link:
     """The outbound side of one peer: its queue and the task that dials and writes."""
 
-    __slots__ = ("addr", "connected", "dropping", "failing", "peer_id", "queue", "stats",
-                 "task", "wake")
+    __slots__ = ("addr", "connected", "dropping", "failing", "flushing", "peer_id", "queue",
+                 "stats", "task", "wake", "writer")
 
     def __init__(
         self, peer_id: int, addr: tuple[str, int], stats: PeerStats, queue: SendQueue
@@ -93,9 +96,13 @@ class _Link:
         self.dropping = False  # a full-queue warning was logged since the last write
         self.failing = False  # a connection failure was logged since the last success
         self.task: asyncio.Task[None] | None = None
+        #: the connection's writer while the pump waits for messages (None while it writes,
+        #: drains or is not connected): `PeerTransport._flush` may write to it directly
+        self.writer: asyncio.StreamWriter | None = None
+        self.flushing = False  # a `_flush` is scheduled
 
 
-def _tune_socket(writer: asyncio.StreamWriter, timeout: float) -> None:
+def _tune_socket(writer: asyncio.StreamWriter | _Inbound, timeout: float) -> None:
     """Detect a peer that vanished without closing (power loss, partition): TCP keepalive
     probes after ``timeout/2`` s idle, and unacknowledged data fails the connection after
     ``timeout`` s (Linux ``TCP_USER_TIMEOUT``). Options the platform lacks are skipped."""
@@ -120,6 +127,110 @@ def _addr(addr: Any) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return f"{addr[0]}:{addr[1]}"
     return str(addr)
+
+
+#: `PeerTransport._flush` writes directly only while the connection buffers less than this
+#: (more: the pump writes and waits for the socket to drain)
+_DIRECT_WRITE_MAX = 1 << 20
+#: bytes an unauthenticated peer may have sent and the handshake not yet read
+_HANDSHAKE_BUFFER = 64 * 1024
+
+
+class _Inbound(asyncio.Protocol):
+    """One accepted peer connection. During the handshake it is the handshake's byte source
+    and sink (`read`, `write`, as a stream would be); once the peer is authenticated its
+    bytes go straight to `PeerTransport._frames` as they arrive, so a message costs no task
+    wake-up and no stream read. ``done`` resolves when the connection ends: with None
+    (closed by the peer), the OSError that broke it, or the `PeerProtocolError` (or bug) that
+    its data raised."""
+
+    def __init__(self, owner: PeerTransport) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[BaseException | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._buf = bytearray()  # handshake bytes not read yet
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self._feed: Callable[[bytes], None] | None = None  # after the handshake
+
+    # --- the handshake's stream --------------------------------------------------------
+    async def read(self, n: int = -1) -> bytes:
+        while not self._buf and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        n = len(self._buf) if n < 0 else n
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default) if self.transport else default
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def receive(self, feed: Callable[[bytes], None]) -> None:
+        """From now on give every byte to ``feed`` (first what the handshake left unread);
+        what it raises ends the connection (``done``)."""
+        self._feed = feed
+        rest, self._buf = bytes(self._buf), bytearray()
+        self._received(rest)
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.owner._on_connection(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._feed is not None:
+            self._received(data)
+            return
+        self._buf += data
+        if len(self._buf) > _HANDSHAKE_BUFFER:
+            self._end(PeerProtocolError("too much data before the handshake completed"))
+            return
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        self._end(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+        self._end(exc)
+
+    def _received(self, data: bytes) -> None:
+        feed = self._feed
+        if feed is None or not data or (self.done.done() and self.done.result() is not None):
+            return  # (after a clean EOF the bytes that came before it are still delivered)
+        try:
+            feed(data)
+        except Exception as exc:  # a protocol error, or a bug: the connection ends
+            self._end(exc)
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _end(self, exc: BaseException | None) -> None:
+        if not self.done.done():
+            self.done.set_result(exc)
+        if exc is not None:
+            self.close()
 
 
 class PeerTransport:
@@ -184,7 +295,7 @@ class PeerTransport:
         self._on_snapshot_status = on_snapshot_status
         self._stats: dict[int, PeerStats] = {}
         self._links: dict[int, _Link] = {}
-        self._inbound: dict[int, asyncio.StreamWriter] = {}
+        self._inbound: dict[int, _Inbound] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._started = self._closed = False
@@ -203,8 +314,9 @@ class PeerTransport:
         if self._started:
             raise RuntimeError("PeerTransport already started")
         self._started = True
-        self._server = await asyncio.start_server(
-            self._on_connection, self.bind, self.port, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Inbound(self), self.bind, self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
         for link in self._links.values():
@@ -285,6 +397,33 @@ class PeerTransport:
                 self._snapshot_status(msg, failed=True)
                 continue
             link.queue.append(msg)
+            if not link.flushing:
+                link.flushing = True
+                asyncio.get_running_loop().call_soon(self._flush, link)
+
+    def _flush(self, link: _Link) -> None:
+        """Write a link's queue in a loop callback of its own: straight to the connection
+        when its pump is idle (no task wake-up per batch), else by waking the pump (which
+        also covers backpressure, chunking and reconnects)."""
+        link.flushing = False
+        writer = link.writer
+        if writer is None or writer.is_closing() or not link.queue \
+                or writer.transport.get_write_buffer_size() > _DIRECT_WRITE_MAX:
+            link.wake.set()
+            return
+        w = link.queue.take()
+        self._unencodable(link, w)
+        if not w.frames:
+            link.wake.set()
+            return
+        try:
+            writer.writelines(w.frames)
+        except (RuntimeError, OSError):  # the connection broke: the pump notices and redials
+            self._write_lost(link, w)
+            link.wake.set()
+            return
+        self._write_done(link, w)
+        if link.queue:  # what one write does not carry (chunks of a large message)
             link.wake.set()
 
     # --- queries --------------------------------------------------------------------------
@@ -444,13 +583,14 @@ class PeerTransport:
             while not gone.done() and not writer.is_closing():
                 if not link.queue:
                     link.wake.clear()
-                    await link.wake.wait()
+                    link.writer = writer
+                    try:
+                        await link.wake.wait()
+                    finally:
+                        link.writer = None
                     continue
                 w = link.queue.take()
-                for msg, why in w.unencodable:
-                    log.error("cannot encode a %s to peer %d: %s", msg.type.name, msg.to, why)
-                    link.stats.dropped += 1
-                    self._snapshot_status(msg, failed=True)
+                self._unencodable(link, w)
                 if not w.frames:
                     continue
                 try:
@@ -475,6 +615,12 @@ class PeerTransport:
             self._protocol_errors += 1
             return "protocol error: the peer sent data after the handshake"
         return "closed by the peer"
+
+    def _unencodable(self, link: _Link, w: Write) -> None:
+        for msg, why in w.unencodable:
+            log.error("cannot encode a %s to peer %d: %s", msg.type.name, msg.to, why)
+            link.stats.dropped += 1
+            self._snapshot_status(msg, failed=True)
 
     def _write_done(self, link: _Link, w: Write) -> None:
         st = link.stats
@@ -502,32 +648,28 @@ class PeerTransport:
             self._snapshot_status(msg, failed=True, defer=False)
 
     # --- internals: inbound ---------------------------------------------------------------
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _on_connection(self, conn: _Inbound) -> None:
         if self._closed:
-            writer.close()
+            conn.close()
             return
         if self._handshaking >= self.max_pending_handshakes:
             self._refused_connections += 1
             log.warning("node %d: too many unauthenticated peer connections; refusing %s",
-                        self.node_id, _addr(writer.get_extra_info("peername")))
-            writer.close()
+                        self.node_id, _addr(conn.get_extra_info("peername")))
+            conn.close()
             return
         self._handshaking += 1
-        _tune_socket(writer, self.peer_timeout)
-        self._spawn(self._serve(reader, writer))
+        _tune_socket(conn, self.peer_timeout)
+        self._spawn(self._serve(conn))
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        where = _addr(writer.get_extra_info("peername"))
+    async def _serve(self, conn: _Inbound) -> None:
+        where = _addr(conn.get_extra_info("peername"))
         decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
         pid = 0
         try:
             try:
                 async with asyncio.timeout(self.handshake_timeout):
-                    pid = await accept_handshake(
-                        reader, writer, decoder, self._secret, self.node_id
-                    )
+                    pid = await accept_handshake(conn, conn, decoder, self._secret, self.node_id)
             finally:
                 self._handshaking -= 1
             st = self._stats.setdefault(pid, PeerStats())
@@ -535,10 +677,22 @@ class PeerTransport:
             old = self._inbound.get(pid)
             if old is not None:
                 old.close()
-            self._inbound[pid] = writer
+            self._inbound[pid] = conn
             log.info("node %d: accepted peer %d from %s", self.node_id, pid, where)
             decoder.max_frame_size = self.max_frame_size
-            await self._receive(pid, reader, decoder, st)
+            assembler = ChunkAssembler(self.max_message_size)
+
+            def feed(data: bytes) -> None:
+                decoder.feed(data)
+                self._frames(pid, decoder, assembler, st)
+
+            self._frames(pid, decoder, assembler, st)  # what came with the handshake's end
+            conn.receive(feed)
+            exc = await conn.done
+            if exc is not None:
+                raise exc
+            if assembler.in_progress:
+                log.info("node %d: peer %d closed during a chunked message", self.node_id, pid)
             log.info("node %d: peer %d (%s) disconnected", self.node_id, pid, where)
         except AuthError as e:
             self._auth_failures += 1
@@ -559,45 +713,38 @@ class PeerTransport:
         except OSError as e:
             log.info("node %d: peer connection from %s failed: %s", self.node_id, where, e)
         finally:
-            if pid and self._inbound.get(pid) is writer:
+            if pid and self._inbound.get(pid) is conn:
                 del self._inbound[pid]
-            writer.close()
+            conn.close()
 
-    async def _receive(
-        self, pid: int, reader: asyncio.StreamReader, decoder: FrameDecoder, st: PeerStats
+    def _frames(
+        self, pid: int, decoder: FrameDecoder, assembler: ChunkAssembler, st: PeerStats
     ) -> None:
-        """Deliver an authenticated peer's messages until it disconnects; raises
-        `PeerProtocolError` on anything malformed or spoofed."""
-        assembler = ChunkAssembler(self.max_message_size)
+        """Deliver the messages of every complete frame ``decoder`` holds, from the
+        authenticated peer ``pid``; raises `PeerProtocolError` on anything malformed or
+        spoofed (the connection then ends)."""
         me = self.node_id
-        while True:
-            for ftype, body in decoder:
-                st.frames_received += 1
-                st.bytes_received += len(body) + HEADER_SIZE
-                if ftype is FrameType.BATCH:
-                    msgs = decode_batch(body)
-                    for m in msgs:
-                        if m.from_ != pid or m.to != me:
-                            raise PeerProtocolError(
-                                f"message from {m.from_} to {m.to} on peer {pid}'s connection"
-                            )
-                    for m in msgs:
-                        self._deliver(m, st)
-                elif ftype is FrameType.CHUNK:
-                    st.chunks_received += 1
-                    payload = assembler.feed(decode_body(Chunk, body))
-                    if payload is not None:
-                        m = decode_message(payload)
-                        if m.from_ != pid or m.to != me:
-                            raise PeerProtocolError(
-                                f"message from {m.from_} to {m.to} on peer {pid}'s connection"
-                            )
-                        self._deliver(m, st)
-                else:
-                    raise PeerProtocolError(f"unexpected {ftype.name} frame after the handshake")
-            data = await reader.read(READ_SIZE)
-            if not data:
-                if assembler.in_progress:
-                    log.info("node %d: peer %d closed during a chunked message", me, pid)
-                return
-            decoder.feed(data)
+        for ftype, body in decoder:
+            st.frames_received += 1
+            st.bytes_received += len(body) + HEADER_SIZE
+            if ftype is FrameType.BATCH:
+                msgs = decode_batch(body)
+                for m in msgs:
+                    if m.from_ != pid or m.to != me:
+                        raise PeerProtocolError(
+                            f"message from {m.from_} to {m.to} on peer {pid}'s connection"
+                        )
+                for m in msgs:
+                    self._deliver(m, st)
+            elif ftype is FrameType.CHUNK:
+                st.chunks_received += 1
+                payload = assembler.feed(decode_body(Chunk, body))
+                if payload is not None:
+                    m = decode_message(payload)
+                    if m.from_ != pid or m.to != me:
+                        raise PeerProtocolError(
+                            f"message from {m.from_} to {m.to} on peer {pid}'s connection"
+                        )
+                    self._deliver(m, st)
+            else:
+                raise PeerProtocolError(f"unexpected {ftype.name} frame after the handshake")

@@ -39,6 +39,7 @@ from gofish.node.peer_wire import (
     FrameError,
     FrameType,
     Hello,
+    PeerProtocolError,
     Proof,
     batch_body,
     decode_batch,
@@ -48,7 +49,7 @@ from gofish.node.peer_wire import (
     frame,
     split_chunks,
 )
-from gofish.node.transport import Backoff, PeerTransport, _tune_socket
+from gofish.node.transport import Backoff, PeerTransport, _Inbound, _tune_socket
 from gofish.raft import Entry, Message, MessageType, Snapshot, SnapshotMetadata
 
 pytestmark = pytest.mark.anyio
@@ -653,6 +654,68 @@ async def test_on_message_exception_is_logged_and_delivery_goes_on(
         await b.until(lambda: len(b.inbox) == 2)
         assert seen == [0, 1, 2] and b.received_from(1) == [0, 2]
         assert any(r.exc_info and "driver bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+class _FakeSocket(asyncio.Transport):
+    """Stands in for an accepted connection's transport (the unit tests of `_Inbound`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def _inbound() -> tuple[_Inbound, _FakeSocket]:
+    class Owner:
+        def _on_connection(self, conn: _Inbound) -> None:
+            pass
+
+    conn = _Inbound(Owner())  # type: ignore[arg-type]
+    sock = _FakeSocket()
+    conn.connection_made(sock)
+    return conn, sock
+
+
+async def test_inbound_hands_the_handshake_bytes_then_the_rest_to_its_receiver() -> None:
+    conn, sock = _inbound()
+    conn.data_received(b"hello")
+    conn.data_received(b"+early")  # arrived before the handshake finished reading
+    assert await conn.read(5) == b"hello"
+    conn.write(b"proof")
+    got: list[bytes] = []
+    conn.receive(got.append)  # the unread bytes first, then each arrival as it comes
+    conn.data_received(b"msg")
+    assert got == [b"+early", b"msg"] and sock.written == [b"proof"]
+    conn.eof_received()
+    with anyio.fail_after(TIMEOUT):
+        assert await conn.done is None
+
+
+async def test_inbound_ends_on_a_receiver_error_and_on_too_much_before_the_handshake() -> None:
+    def refuse(data: bytes) -> None:
+        raise PeerProtocolError("spoofed")
+
+    conn, sock = _inbound()
+    conn.receive(refuse)
+    conn.data_received(b"x")
+    with anyio.fail_after(TIMEOUT):
+        exc = await conn.done
+    assert isinstance(exc, PeerProtocolError) and sock.closed
+    conn.data_received(b"y")  # after the end: ignored
+    conn, sock = _inbound()
+    conn.data_received(b"z" * (64 * 1024 + 1))  # an unauthenticated peer that floods
+    with anyio.fail_after(TIMEOUT):
+        exc = await conn.done
+    assert isinstance(exc, PeerProtocolError) and sock.closed
 
 
 async def test_unauthenticated_connections_are_bounded() -> None:
