@@ -157,12 +157,16 @@ class _Inbound(asyncio.Protocol):
 
     # --- the handshake's stream --------------------------------------------------------
     async def read(self, n: int = -1) -> bytes:
-        while not self._buf and not self._eof:
+        """Like `asyncio.StreamReader.read`; raises what ended the connection, if anything
+        did (a flood before the handshake: the handshake stops there)."""
+        while not self._buf and not self._eof and not self.done.done():
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+        if self.done.done() and (exc := self.done.result()) is not None:
+            raise exc
         n = len(self._buf) if n < 0 else n
         data = bytes(self._buf[:n])
         del self._buf[:n]
@@ -198,7 +202,6 @@ class _Inbound(asyncio.Protocol):
         self._buf += data
         if len(self._buf) > _HANDSHAKE_BUFFER:
             self._end(PeerProtocolError("too much data before the handshake completed"))
-            return
         self._wake()
 
     def eof_received(self) -> bool:

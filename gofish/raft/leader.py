@@ -174,21 +174,20 @@ def flush_appends(r: Raft) -> None:
     """Send the entries appended since the last flush (``r.append_pending``) to every
     follower whose flow control has room: as many APPENDs as ``max_size_per_msg`` and the
     inflight window need. An APPEND carries the commit index: if the commit index moved
-    since the last flush (``r.commit_pending``), a follower that gets no entries now gets
-    an empty APPEND to learn it. So the commits and proposals of one loop turn cost each
-    follower one APPEND (and one response), not one for the commit and one for the
-    entries."""
+    since the last flush (``r.commit_pending``), a follower no APPEND has told it yet (now
+    or since it moved) gets an empty one. So the commits and proposals of one loop turn
+    cost each follower one APPEND (and one response), not one for the commit and one for
+    the entries."""
     commit = r.commit_pending
     r.append_pending = r.commit_pending = False
     if r.role != _LEADER:
         return
-    me = r.id
+    me, committed, progress = r.id, r.log.committed, r.trk.progress
     for n in r.trk.sorted_ids():
         if n != me:
-            sent = False
             while maybe_send_append(r, n, send_if_empty=False):
-                sent = True
-            if commit and not sent:
+                pass
+            if commit and progress[n].sent_commit < committed:
                 send_append(r, n)
 
 
@@ -217,15 +216,10 @@ def maybe_send_append(r: Raft, to: int, send_if_empty: bool) -> bool:
         return send_snapshot(r, to, pr)
     if not ents and not send_if_empty:
         return False
-    r._send(
-        _APPEND,
-        to,
-        index=prev,
-        log_term=prev_term,
-        entries=tuple(ents),
-        commit=r.log.committed,
-    )
+    commit = r.log.committed
+    r._send(_APPEND, to, index=prev, log_term=prev_term, entries=tuple(ents), commit=commit)
     pr.sent_entries(ents[-1].index if ents else None, size)
+    pr.sent_commit = commit
     return True
 
 

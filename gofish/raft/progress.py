@@ -74,6 +74,7 @@ class Progress:
         self.is_learner = is_learner
         self.inflights = Inflights(max_inflight, max_inflight_bytes)
         self.lease_acked = -1  # leader tick of the newest acknowledged heartbeat
+        self.sent_commit = 0  # the commit index the last APPEND to it carried
 
     def _reset_state(self, state: ProgressState) -> None:
         self.paused = False

@@ -712,9 +712,12 @@ async def test_inbound_ends_on_a_receiver_error_and_on_too_much_before_the_hands
     assert isinstance(exc, PeerProtocolError) and sock.closed
     conn.data_received(b"y")  # after the end: ignored
     conn, sock = _inbound()
+    reading = asyncio.ensure_future(conn.read(1024))  # the handshake's next read
     conn.data_received(b"z" * (64 * 1024 + 1))  # an unauthenticated peer that floods
     with anyio.fail_after(TIMEOUT):
         exc = await conn.done
+        with pytest.raises(PeerProtocolError, match="too much data"):
+            await reading  # the handshake stops with the reason, reads none of it
     assert isinstance(exc, PeerProtocolError) and sock.closed
 
 

@@ -228,6 +228,28 @@ def test_a_commit_and_the_next_proposals_share_one_append_per_follower() -> None
     assert all([d for _, d in h.nodes[i].sm] == [b"p0", b"p1"] for i in (1, 2, 3))
 
 
+def test_a_follower_told_the_commit_with_entries_gets_no_empty_append_too() -> None:
+    h = leader_of_three()
+    raw = h.nodes[1].node()
+    raw.report_unreachable(2)  # node 2 is probed again: one APPEND until it answers
+    raw.propose(b"p0")
+    h.process_ready([1])
+    raw.propose(b"p1")
+    h.process_ready([1])
+    assert [[e.data for e in m.entries] for m in h.net if m.to == 2] == [[b"p0"]]
+    h.net = [m for m in h.net if m.to == 2]  # node 3's APPENDs are lost: only 2 answers
+    h.deliver({"to": "2"})
+    h.process_ready([2])
+    index = raw.raft.log.last_index() - 1  # p0
+    h.deliver({"to": "1"})  # p0 commits, and node 2, replicating again, is sent p1
+    h.process_ready([1])
+    to2 = [m for m in h.net if m.to == 2 and m.type == MT.APPEND]
+    # p1 carried the new commit index: no empty APPEND to tell it again
+    assert [([e.data for e in m.entries], m.commit) for m in to2] == [([b"p1"], index)]
+    h.stabilize()
+    assert all([d for _, d in h.nodes[i].sm] == [b"p0", b"p1"] for i in (1, 2, 3))
+
+
 def test_pending_appends_are_dropped_when_leadership_is_lost() -> None:
     h = leader_of_three()
     raw = h.nodes[1].node()
