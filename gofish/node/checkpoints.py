@@ -116,7 +116,9 @@ class Checkpoints:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
 
-    def _check_due(self) -> None:
+    async def _check_due(self) -> None:
+        # A coroutine function: the AsyncIOScheduler runs those on the event loop. A plain
+        # function would run in the loop's thread pool, where `begin` has no loop.
         if self.in_progress or self.node.loading:
             return
         try:
