@@ -1,7 +1,7 @@
 """A 3-node gofish cluster vs Redis 7.0: write throughput through each node, and failover time.
 
-Starts three ``gofish server`` processes forming one Raft cluster (``--appendfsync always``,
-data in a temporary directory) and one ``redis-server`` with ``--appendonly yes
+Starts three ``gofish server`` processes forming one Raft cluster (``--appendfsync always
+--save ''``, data in a temporary directory) and one ``redis-server`` with ``--appendonly yes
 --appendfsync always --save ''``. Then:
 
 1. **Write throughput.** ``redis-benchmark -c 50 -n N -t set -r 100000`` through the leader,
@@ -194,7 +194,7 @@ class Cluster:
                 sys.executable, "-m", "gofish", "server",
                 "--node-id", str(nid), "--port", str(port), "--peer-port", str(peer_port),
                 "--cluster", spec, "--dir", str(d), "--cluster-secret-file", str(secret),
-                "--bind", HOST, "--appendfsync", appendfsync, "--loglevel", "notice",
+                "--bind", HOST, "--appendfsync", appendfsync, "--save", "", "--loglevel", "notice",
             ]  # fmt: skip
             self.nodes.append(Node(nid, port, peer_port, d, base / f"node{nid}.log", argv))
 
@@ -571,8 +571,8 @@ def report(args: argparse.Namespace, tp: Throughput | None, fo: list[FailoverRou
         "",
         *machine_facts(),
         f"- command: `{cmd}`",
-        "- gofish: 3 nodes on loopback, `--appendfsync always`; Redis: `--appendonly yes "
-        "--appendfsync always --save ''`",
+        "- gofish: 3 nodes on loopback, `--appendfsync always --save ''`; Redis: `--appendonly "
+        "yes --appendfsync always --save ''`",
         "",
     ]
     if tp is not None:

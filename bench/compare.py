@@ -7,7 +7,8 @@ around the run) are reported, with gofish/redis ratios. The machine has 2 cores 
 redis-benchmark takes one, so throughput at -P 1 is partly client-bound: CPU per operation is
 the fairer figure.
 
-Pairs: ``memory`` (gofish ``--appendfsync no`` vs Redis without persistence) runs every test;
+Pairs (both servers with ``--save ''``: no snapshots of their own during the runs): ``memory``
+(gofish ``--appendfsync no`` vs Redis without persistence) runs every test;
 ``everysec`` and ``always`` (gofish's log fsync policy vs Redis's AOF with the same name) run
 the write tests only: a read touches no log, so GET there would measure ``memory`` again.
 ``--pipeline`` values above 1 use ``--pipelined-requests`` (default 4× ``--requests``) so a
@@ -63,14 +64,15 @@ from procs import free_port, gofish_server, wait_connectable  # noqa: E402
 TESTS = ["SET", "GET", "INCR", "LPUSH", "LPOP", "SADD", "HSET", "ZADD", "MSET"]
 READS = {"GET"}  # run in the memory pair only
 PAIRS: dict[str, tuple[list[str], list[str]]] = {
-    # in-memory: gofish without fsync vs Redis without persistence
-    "memory": (["--appendfsync", "no"], ["--appendonly", "no", "--save", ""]),
+    # in-memory: gofish without fsync vs Redis without persistence; neither takes snapshots
+    # (gofish's checkpoints, Redis's RDB saves) on its own
+    "memory": (["--appendfsync", "no", "--save", ""], ["--appendonly", "no", "--save", ""]),
     "everysec": (
-        ["--appendfsync", "everysec"],
+        ["--appendfsync", "everysec", "--save", ""],
         ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
     ),
     "always": (
-        ["--appendfsync", "always"],
+        ["--appendfsync", "always", "--save", ""],
         ["--appendonly", "yes", "--appendfsync", "always", "--save", ""],
     ),
 }
@@ -531,9 +533,10 @@ def write_report(
         "## Single node, redis-benchmark",
         "",
         f"`redis-benchmark -c {args.clients} -r 100000 -t TEST -P N` after FLUSHALL. Pairs: "
-        "memory = gofish `--appendfsync no` vs Redis `--appendonly no --save ''`; everysec / "
-        "always = gofish `--appendfsync everysec|always` vs Redis `--appendonly yes "
-        "--appendfsync everysec|always --save ''` (write tests only).",
+        "memory = gofish `--appendfsync no --save ''` vs Redis `--appendonly no --save ''`; "
+        "everysec / always = gofish `--appendfsync everysec|always --save ''` vs Redis "
+        "`--appendonly yes --appendfsync everysec|always --save ''` (write tests only). "
+        "`--save ''`: neither server takes snapshots on its own during the runs.",
         "",
         "| pair | test | -P | gofish req/s | redis req/s | ratio | gofish µs/op | redis µs/op | CPU ratio |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -46,7 +46,7 @@ SERVERS: dict[
     str, tuple[list[str], Callable[[list[str]], AbstractContextManager[compare.Server]]]
 ] = {
     "redis": (["--appendonly", "no", "--save", ""], compare.redis_proc),
-    "gofish": (["--appendfsync", "no"], compare.gofish_proc),
+    "gofish": (["--appendfsync", "no", "--save", ""], compare.gofish_proc),
 }
 
 

@@ -20,6 +20,9 @@ def _server_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--dir", help="data directory (default ./data)")
     p.add_argument("--appendfsync", choices=APPENDFSYNC, help="log fsync policy (default always)")
+    p.add_argument("--save", metavar="'SECONDS CHANGES ...'",
+                   help="checkpoint after SECONDS if at least CHANGES writes, as Redis's save; "
+                        "'' for none (default '3600 1 300 100 60 10000')")
     p.add_argument("--requirepass", help="password clients must AUTH with")
     p.add_argument("--partitions", type=int, help="number of keyspace partitions (default 64)")
     p.add_argument("--maxclients", type=int, help="maximum number of clients (default 10000)")
@@ -39,7 +42,7 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = Config()
     if args.config:
         cfg.load_file(args.config)
-    for name in ("port", "bind", "dir", "appendfsync", "requirepass", "partitions",
+    for name in ("port", "bind", "dir", "appendfsync", "save", "requirepass", "partitions",
                  "maxclients", "loglevel", "node_id", "peer_port", "cluster",
                  "cluster_secret_file", "join"):
         value = getattr(args, name)

@@ -58,16 +58,19 @@ def test_frequent_checkpoints_keep_the_directory_bounded(tmp_path: Path) -> None
 
 
 def test_the_save_rule_takes_a_checkpoint_on_its_own(tmp_path: Path) -> None:
-    with gofish_server(data_dir=str(tmp_path)) as srv:
+    # after a second with at least one change
+    with gofish_server("--save", "1 1", data_dir=str(tmp_path)) as srv:
         c = client(srv.port)
+        assert c.config_get("save") == {"save": "1 1"}
         assert c.info("persistence")["rdb_saves"] == 0
-        c.config_set("save", "1 1")  # after a second with at least one change
         c.set("k", "v")
         wait_for(lambda: c.info("persistence")["rdb_saves"] >= 1, "a scheduled checkpoint", 20)
         info = c.info("persistence")
         assert info["checkpoint_index"] > 0 and info["rdb_changes_since_last_save"] == 0
-    with gofish_server(data_dir=str(tmp_path)) as srv:
-        assert client(srv.port).get("k") == b"v"
+    with gofish_server("--save", "", data_dir=str(tmp_path)) as srv:
+        c = client(srv.port)
+        assert c.get("k") == b"v"
+        assert c.config_get("save") == {"save": ""}
 
 
 def test_a_kill_while_a_checkpoint_is_written_leaves_a_loadable_directory(
