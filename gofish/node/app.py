@@ -90,9 +90,12 @@ class Node:
         peers.pop(config.node_id, None)
         self.checkpoints = Checkpoints(self)
         self.loading_progress = LoadingProgress()
+        self.pubsub = PubSub()
+        self.dispatcher = Dispatcher(self)
+        self.dispatcher.loading = True
         self.driver = RaftDriver(
             os.path.join(config.dir, "raft"),
-            self.apply,
+            self.dispatcher.apply,  # compiled: every entry on every node
             fsync_policy=lambda: config.appendfsync,
             settings=settings,
             peers=peers,
@@ -117,9 +120,6 @@ class Node:
         # internal requests (active expiry) are a client of their own
         self._client = random.getrandbits(63) | 1
         self._seq = itertools.count(1)
-        self.pubsub = PubSub()
-        self.dispatcher = Dispatcher(self)
-        self.dispatcher.loading = True
         self.started = time.time()
         self.server: object | None = None
         self.port = config.port
@@ -141,19 +141,8 @@ class Node:
         return self.checkpoints.last_save
 
     def apply(self, cmd: Command) -> Reply:
-        if self.checkpoints.capture is not None:
-            self.checkpoints.before_apply(cmd)
-        reply = self.sm.apply(cmd)
-        ks = self.sm.ks
-        if ks.dirty:
-            d = self.dispatcher
-            if d.watchers or d.blocked:
-                keys = ks.dirty
-                ks.dirty = []
-                d.keys_changed(keys)
-            else:
-                ks.dirty.clear()
-        return reply
+        """Apply a committed entry (`Dispatcher.apply`, the driver's apply callback)."""
+        return self.dispatcher.apply(cmd)
 
     def expire_cycle(self) -> int:
         """On the leader, propose the deletion of up to EXPIRE_BATCH expired keys unless an

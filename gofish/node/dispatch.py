@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gofish import errors
 from gofish.errors import CommandError
 from gofish.net.server import NO_REPLY  # a node handler that wrote its replies itself
-from gofish.reply import QUEUED, ErrorReply, NullArray
+from gofish.reply import QUEUED, ErrorReply, NullArray, Reply
 from gofish.statemachine.entry import FORMAT_VERSION, GROUP_VERSION, Command
 from gofish.statemachine.registry import CommandSpec, CommandTable, WouldBlock
 
@@ -164,6 +164,7 @@ class Dispatcher:
         self.node = node
         self.table: CommandTable = node.table
         self.commands = node.table.commands
+        self._by_name = node.table.by_name
         self.sm = node.sm
         self.sessions: dict[int, Session] = {}
         self.watchers: dict[bytes, set[Session]] = {}
@@ -310,7 +311,7 @@ class Dispatcher:
         ``group``, a write that passes its checks is appended to it instead of being
         proposed (the caller proposes the group), and the result is ``_GROUPED``."""
         self.stats_commands += 1
-        spec = self.commands.get(argv[0])
+        spec = self._by_name.get(argv[0])
         if spec is None:
             spec = self.commands.get(argv[0].lower())
             if spec is None:
@@ -444,9 +445,27 @@ class Dispatcher:
         else:
             self._block(s, argv, res, out)
 
-    # --- after apply: WATCH and blocked clients ----------------------------------------------
+    # --- apply, and after it: WATCH and blocked clients --------------------------------------
+    def apply(self, cmd: Command) -> Reply:
+        """Apply the committed entry ``cmd`` to the node's state machine (the driver's apply
+        callback, for every entry on every node): a running checkpoint capture sees it first;
+        the keys it changed go to `keys_changed` when a client watches or waits on keys."""
+        checkpoints = self.node.checkpoints
+        if checkpoints.capture is not None:
+            checkpoints.before_apply(cmd)
+        reply = self.sm.apply(cmd)
+        ks = self.sm.ks
+        if ks.dirty:
+            if self.watchers or self.blocked:
+                keys = ks.dirty
+                ks.dirty = []
+                self.keys_changed(keys)
+            else:
+                ks.dirty.clear()
+        return reply
+
     def keys_changed(self, keys: list[bytes]) -> None:
-        """Called by the node after each apply with the keys the apply changed."""
+        """Called by `apply` with the keys an entry changed."""
         watchers = self.watchers
         if watchers:
             for key in keys:

@@ -44,6 +44,7 @@ WATCH_WINDOW = 50_000
 class StateMachine:
     def __init__(self, table: CommandTable, partitions: int = 64) -> None:
         self.table = table
+        self._by_name = table.by_name
         self.ks = Keyspace(table, partitions)
         self.applied_commands = 0
         self.internal_errors = 0
@@ -107,9 +108,11 @@ class StateMachine:
 
     def _run(self, argv: list[bytes]) -> Reply:
         self.applied_commands += 1
-        spec = self.table.lookup(argv[0])
+        spec = self._by_name.get(argv[0])
         if spec is None:
-            return ErrorReply(errors.unknown_command(argv[0], argv[1:]))
+            spec = self.table.lookup(argv[0])
+            if spec is None:
+                return ErrorReply(errors.unknown_command(argv[0], argv[1:]))
         try:
             reply: Reply = spec.handler(self.ks, argv)
             return reply

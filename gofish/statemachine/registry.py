@@ -148,6 +148,9 @@ class CommandTable:
 
     def __init__(self) -> None:
         self.commands: dict[bytes, CommandSpec] = {}
+        #: every command under its lower- and its upper-case name (how clients send them):
+        #: one dict probe finds either
+        self.by_name: dict[bytes, CommandSpec] = {}
         self.types: dict[type, TypeSpec] = {}
         self.types_by_name: dict[str, TypeSpec] = {}
 
@@ -159,6 +162,7 @@ class CommandTable:
             if spec.is_write and "readonly" in spec.flags:
                 raise ValueError(f"command {spec.name!r} is both write and readonly")
             self.commands[key] = spec
+            self.by_name[key] = self.by_name[key.upper()] = spec
 
     def add_all(self, specs: Iterable[CommandSpec]) -> None:
         self.add(*specs)
@@ -171,7 +175,7 @@ class CommandTable:
 
     def lookup(self, name: bytes) -> CommandSpec | None:
         """Find a command by its (any-case) name."""
-        spec = self.commands.get(name)
+        spec = self.by_name.get(name)
         if spec is None:
             spec = self.commands.get(name.lower())
         return spec
