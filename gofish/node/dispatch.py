@@ -334,7 +334,7 @@ class Dispatcher:
         if spec.is_write:
             return self.write(s, spec, argv, group)
         mode = s.consistency or self.node.config.read_consistency
-        if mode != "stale":
+        if mode != "stale" and not self.node.driver.sole_leader:
             point = s.barrier
             if point is _NO_POINT or s.barrier_mode != mode:
                 point = s.barrier = self.node.driver.read_point(mode)

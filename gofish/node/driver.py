@@ -191,6 +191,9 @@ class RaftDriver:
         self._next_tick = 0.0
         self._lead_index = 0  # first index of this node's current leadership
         self._serving = False
+        #: a read of any consistency may run at once: this node serves, leads, and is the
+        #: only voter (`_refresh_sole_leader`); the dispatcher reads it for every read
+        self.sole_leader = False
         self._closed = False
         self.removed = False
         self._failure: BaseException | None = None
@@ -372,6 +375,7 @@ class RaftDriver:
         if self._closed:
             return
         self._closed = True
+        self.sole_leader = False
         for h in (self._tick_handle, self._everysec_handle):
             if h is not None:
                 h.cancel()
@@ -529,6 +533,16 @@ class RaftDriver:
             return fut
         return self.reads.wait(loop, mode == "lease")
 
+    def _refresh_sole_leader(self) -> None:
+        """Recompute `sole_leader`: after anything that may change whether this node serves,
+        leads, or is the only voter (serving begins, a role change, a message from a peer, a
+        membership change, a snapshot, failing, closing)."""
+        rn = self._rn
+        self.sole_leader = (
+            self._serving and rn is not None and not self._closed and self._failure is None
+            and rn.raft.role == _LEADER and self.sole_voter
+        )
+
     def request_read_index(self, ctx: bytes) -> None:
         rn = self._rn
         if rn is not None and not self._closed:
@@ -612,6 +626,8 @@ class RaftDriver:
         except ValueError as exc:
             log.warning("dropped a Raft message: %s", exc)
             return
+        if self.sole_leader:  # a higher term or a snapshot may have ended it
+            self._refresh_sole_leader()
         self._schedule()
 
     def peer_state(self, peer: int, up: bool) -> None:
@@ -716,6 +732,7 @@ class RaftDriver:
     def _on_soft_state(self, ss: SoftState) -> None:
         rn = self._rn
         assert rn is not None
+        self._refresh_sole_leader()
         if ss.role == _LEADER and ss.leader == self.id:
             self._lead_index = rn.last_index  # the new term's first (empty) entry
             log.info("became the Raft leader (term %d)", rn.term)
@@ -775,6 +792,7 @@ class RaftDriver:
 
     def _set_serving(self) -> None:
         self._serving = True
+        self._refresh_sole_leader()
         if self._serving_or_failed is not None:
             self._serving_or_failed.set()
 
@@ -869,6 +887,7 @@ class RaftDriver:
         else:
             log.critical("the Raft driver failed: %r", exc, exc_info=exc)
         self._failure = exc
+        self.sole_leader = False
         driver_requests.fail_waiting(self, ErrorReply(UNCONFIRMED))
         if self._serving_or_failed is not None:
             self._serving_or_failed.set()

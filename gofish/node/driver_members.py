@@ -134,6 +134,7 @@ def apply_conf_change(d: RaftDriver, e: Entry) -> None:
     removed = cc.node_id if cc.type == ConfChangeType.REMOVE_NODE else 0
     farewell = _farewell(d, removed, e.index) if removed and removed != d.id else None
     cs = rn.apply_conf_change(cc)
+    d._refresh_sole_leader()  # at once: a second voter means reads need a read point
     d.book.fold(cc)
     tr = d.transport
     if tr is not None and cc.node_id != d.id:

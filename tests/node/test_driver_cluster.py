@@ -8,10 +8,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from test_driver import TIMEOUT, Recorder, cluster, cmd, leader_of, serving, until
+from test_driver import TIMEOUT, Net, Recorder, cluster, cmd, leader_of, serving, until
 
+from gofish.node import driver_members
 from gofish.node.driver import CLUSTERDOWN, DriverSettings, NodeRemovedError, RaftDriver
-from gofish.raft import ConfChangeType, EntryType, decode_conf_change
+from gofish.raft import ConfChangeType, Entry, EntryType, decode_conf_change
 from gofish.reply import OK, ErrorReply
 
 pytestmark = pytest.mark.anyio
@@ -135,3 +136,47 @@ async def test_the_planted_local_reads_bug_skips_the_read_point(tmp_path: Path) 
         other = lead % 3 + 1
         net.isolate(other)
         assert net.drivers[other].read_point("linearizable") is None
+
+
+async def test_a_sole_voter_reads_at_once_until_a_second_voter_is_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `sole_leader` lets the dispatcher skip the read point; it must fall with the apply of
+    # the promotion of a second voter (and stay up while the newcomer only learns).
+    net = Net()
+    recs = {1: Recorder(), 2: Recorder()}
+    one = RaftDriver(tmp_path / "1", recs[1], transport=net.transport(1),
+                     settings=DriverSettings(node_id=1, voters=(1,), tick_interval=0.01,
+                                             heartbeat_tick=1))
+    two = RaftDriver(tmp_path / "2", recs[2], transport=net.transport(2),
+                     settings=DriverSettings(node_id=2, voters=(), join=True,
+                                             tick_interval=0.01, heartbeat_tick=1))
+    net.drivers.update({1: one, 2: two})
+    after_apply: list[tuple[tuple[int, ...], bool]] = []
+    apply_conf_change = driver_members.apply_conf_change
+
+    def recorded(d: RaftDriver, e: Entry) -> None:
+        apply_conf_change(d, e)
+        if d is one:
+            after_apply.append((one.members.voters, one.sole_leader))
+
+    monkeypatch.setattr(driver_members, "apply_conf_change", recorded)
+    try:
+        await one.start()
+        assert not one.sole_leader  # not serving yet
+        await serving(one)
+        assert one.sole_leader and one.read_point("linearizable") is None
+        await two.start()
+        added = one.change_member(ConfChangeType.ADD_LEARNER, 2, "127.0.0.1:1")
+        with anyio.fail_after(TIMEOUT):
+            assert await added == OK
+        assert one.members.learners == (2,) and one.sole_leader
+        await until(lambda: one.members.voters == (1, 2), "promoted")
+        assert after_apply[-2:] == [((1,), True), ((1, 2), False)]
+        assert one.read_point("linearizable") is not None
+        assert two.sole_leader is False
+    finally:
+        with anyio.CancelScope(shield=True):
+            for d in (two, one):
+                await d.aclose()
+        assert not one.sole_leader
