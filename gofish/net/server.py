@@ -113,7 +113,7 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "id", "addr", "laddr", "fd", "created", "name", "proto", "last_interaction", "session",
         "tot_cmds", "net_writes", "_server", "_handler", "_parser", "_transport", "_out",
-        "_pauses", "closing", "_closed", "_registered", "_pending", "_last_argv", "_cmd_name",
+        "_pauses", "_reading_paused", "closing", "_closed", "_registered", "_pending", "_last_argv", "_cmd_name",
     )
 
     def __init__(self, server: ClientServer) -> None:
@@ -126,6 +126,7 @@ class Connection(asyncio.Protocol):
         self._transport: Any = None
         self._out: list[bytes] = []
         self._pauses = 0
+        self._reading_paused = False  # the transport's reading is paused (see `_pause`)
         #: no more commands will run (QUIT, error, close; also true once closed); the
         #: handler reads it, only the connection sets it
         self.closing = False
@@ -181,6 +182,9 @@ class Connection(asyncio.Protocol):
             return
         if not self._pauses:
             self._process()
+        elif not self._reading_paused and not self._closed:
+            self._transport.pause_reading()  # input while paused: now stop reading
+            self._reading_paused = True
 
     def eof_received(self) -> bool | None:
         if self._pending is not None and not self._closed:
@@ -411,8 +415,9 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
     def _pause(self, bit: int) -> None:
-        if not self._pauses and not self._closed:
-            self._transport.pause_reading()
+        """Run no command until every paused ``bit`` is cleared. The transport stops reading
+        only once input arrives meanwhile (`data_received`): a client waiting for its reply
+        sends nothing, and its write costs no pause and resume of the transport."""
         self._pauses |= bit
 
     def _unpause(self, bit: int, soon: bool = True) -> None:
@@ -421,7 +426,9 @@ class Connection(asyncio.Protocol):
         self._pauses &= ~bit
         if self._pauses or self._closed:
             return
-        self._transport.resume_reading()
+        if self._reading_paused:
+            self._reading_paused = False
+            self._transport.resume_reading()
         if self._parser.drained:
             return  # nothing buffered to run (the common case after a reply)
         if soon:

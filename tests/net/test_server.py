@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -404,6 +405,30 @@ def test_write_backpressure_pauses_processing() -> None:
         assert len(srv.handler.calls) >= 3
     finally:
         srv.close()
+
+
+def test_input_while_a_reply_is_pending_waits_in_the_kernel(served: Served) -> None:
+    h = served.handler
+    with served.connect() as s:
+        s.sendall(b"DEFER t\r\n")
+        assert h.deferred_ready.wait(TIMEOUT)
+        s.setblocking(False)
+        chunk = b"PING\r\n" * 10_000
+        sent = 0
+        deadline = time.monotonic() + TIMEOUT
+        for _ in range(10_000):  # until the kernel's buffers are full: the server stopped
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                break
+            assert time.monotonic() < deadline, "the server kept reading"
+        sid = served.conn_ids()[0]
+        qbuf = served.call(lambda: served.server.connections[sid].qbuf)
+        assert qbuf < 1 << 20 < sent  # one read at most was taken in (then it paused)
+        s.setblocking(True)
+        served.call(lambda: h.deferred[b"t"].set_result(None))
+        assert recv_exactly(s, 7) == b"$1\r\nt\r\n"
+        assert recv_exactly(s, 70) == b"+PONG\r\n" * 10
 
 
 def test_pause_and_resume(served: Served) -> None:
