@@ -113,7 +113,8 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "id", "addr", "laddr", "fd", "created", "name", "proto", "last_interaction", "session",
         "tot_cmds", "net_writes", "_server", "_handler", "_parser", "_transport", "_out",
-        "_pauses", "_reading_paused", "closing", "_closed", "_registered", "_pending", "_last_argv", "_cmd_name",
+        "_pauses", "_reading_paused", "closing", "_closed", "_registered", "_pending",
+        "_last_argv", "_cmd_name",
     )
 
     def __init__(self, server: ClientServer) -> None:
