@@ -333,19 +333,21 @@ class Dispatcher:
             return spec.handler(self, s, argv)
         if spec.is_write:
             return self.write(s, spec, argv, group)
-        mode = s.consistency or self.node.config.read_consistency
-        if mode != "stale" and not self.node.driver.sole_leader:
-            point = s.barrier
-            if point is _NO_POINT or s.barrier_mode != mode:
-                point = s.barrier = self.node.driver.read_point(mode)
-                s.barrier_mode = mode
-            if point is not None:
-                if not point.done():
-                    out: asyncio.Future[Any] = point.get_loop().create_future()
-                    point.add_done_callback(partial(self._read_at, spec, argv, out))
-                    return out
-                if point.result() is not None:
-                    return point.result()
+        drv = self.node.driver
+        if not drv.sole_leader:  # else any consistency reads now
+            mode = s.consistency or self.node.config.read_consistency
+            if mode != "stale":
+                point = s.barrier
+                if point is _NO_POINT or s.barrier_mode != mode:
+                    point = s.barrier = drv.read_point(mode)
+                    s.barrier_mode = mode
+                if point is not None:
+                    if not point.done():
+                        out: asyncio.Future[Any] = point.get_loop().create_future()
+                        point.add_done_callback(partial(self._read_at, spec, argv, out))
+                        return out
+                    if point.result() is not None:
+                        return point.result()
         return self.sm.read(spec, argv, int(time.time() * 1000))
 
     def _read_at(
