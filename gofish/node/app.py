@@ -39,7 +39,6 @@ from gofish.node.dispatch import Dispatcher
 from gofish.node.driver import DriverSettings, NodeRemovedError, RaftDriver
 from gofish.node.membership import parse_cluster
 from gofish.node.transport import PeerTransport, load_cluster_secret
-from gofish.reply import Reply
 from gofish.statemachine.entry import FORMAT_VERSION, Command
 from gofish.statemachine.machine import StateMachine
 from gofish.statemachine.registry import CommandTable, load_datatypes
@@ -139,10 +138,6 @@ class Node:
     def last_save(self) -> float:
         """When the last checkpoint finished (LASTSAVE), or the start time before one."""
         return self.checkpoints.last_save
-
-    def apply(self, cmd: Command) -> Reply:
-        """Apply a committed entry (`Dispatcher.apply`, the driver's apply callback)."""
-        return self.dispatcher.apply(cmd)
 
     def expire_cycle(self) -> int:
         """On the leader, propose the deletion of up to EXPIRE_BATCH expired keys unless an

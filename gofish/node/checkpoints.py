@@ -5,7 +5,7 @@ Rules (ADR 0010 for the format, `gofish.snapshot`):
 
 - **One at a time.** `begin` captures the state after the last applied entry I: the
   machine-wide state at once, then each partition just before a later apply would change it
-  (`Node.apply` calls `before_apply`) or, one per loop turn, when the loop has time. A single
+  (`Dispatcher.apply` calls `before_apply`) or, one per loop turn, when the loop has time. A single
   worker thread encodes, compresses and fsyncs them (`CheckpointWriter`); the loop only
   copies (`gofish.snapshot.codec.capture_partition`).
 - **Compaction.** Once the checkpoint at I is durable the log records it as its snapshot
@@ -168,7 +168,7 @@ class Checkpoints:
         return done
 
     def before_apply(self, cmd: Command) -> None:
-        """Node.apply calls this before every command entry while a capture runs."""
+        """`Dispatcher.apply` calls this before every command entry while a capture runs."""
         cap = self.capture
         if cap is None:
             return

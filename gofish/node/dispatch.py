@@ -166,6 +166,7 @@ class Dispatcher:
         self.commands = node.table.commands
         self._by_name = node.table.by_name
         self.sm = node.sm
+        self._checkpoints: Any = node.checkpoints  # `apply` asks it on every entry
         self.sessions: dict[int, Session] = {}
         self.watchers: dict[bytes, set[Session]] = {}
         self.blocked: dict[bytes, list[Waiter]] = {}
@@ -452,7 +453,7 @@ class Dispatcher:
         """Apply the committed entry ``cmd`` to the node's state machine (the driver's apply
         callback, for every entry on every node): a running checkpoint capture sees it first;
         the keys it changed go to `keys_changed` when a client watches or waits on keys."""
-        checkpoints = self.node.checkpoints
+        checkpoints = self._checkpoints
         if checkpoints.capture is not None:
             checkpoints.before_apply(cmd)
         reply = self.sm.apply(cmd)

@@ -409,23 +409,23 @@ class PeerTransport:
         when its pump is idle (no task wake-up per batch), else by waking the pump (which
         also covers backpressure, chunking and reconnects)."""
         link.flushing = False
+        if not link.queue:
+            return  # the pump took it meanwhile
         writer = link.writer
-        if writer is None or writer.is_closing() or not link.queue \
+        if writer is None or writer.is_closing() \
                 or writer.transport.get_write_buffer_size() > _DIRECT_WRITE_MAX:
             link.wake.set()
             return
         w = link.queue.take()
         self._unencodable(link, w)
-        if not w.frames:
-            link.wake.set()
-            return
-        try:
-            writer.writelines(w.frames)
-        except (RuntimeError, OSError):  # the connection broke: the pump notices and redials
-            self._write_lost(link, w)
-            link.wake.set()
-            return
-        self._write_done(link, w)
+        if w.frames:
+            try:
+                writer.writelines(w.frames)
+            except (RuntimeError, OSError):  # broken: the pump notices and redials
+                self._write_lost(link, w)
+                link.wake.set()
+                return
+            self._write_done(link, w)
         if link.queue:  # what one write does not carry (chunks of a large message)
             link.wake.set()
 
